@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// machdb: one binary, layered targets (see STYLE.md). A target imports only lower layers.
+import PackageDescription
+
+let package = Package(
+    name: "machdb",
+    products: [
+        .executable(name: "machdb", targets: ["machdb"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Layer 0: system libraries (pkg-config, Debian packages) and the C shim.
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CShims", dependencies: ["CMicroHTTPD", "CJansson", "CSQLite", "CCurl"]),
+
+        // Layer 1: safe wrappers, no project logic.
+        .target(name: "Sync"),
+        .target(name: "MicroHTTPD", dependencies: ["CMicroHTTPD", "CShims", "Sync"]),
+        .target(name: "JSON", dependencies: ["CJansson", "CShims"]),
+        .target(name: "SQLite", dependencies: ["CSQLite", "CShims"]),
+        .target(name: "Curl", dependencies: ["CCurl", "CShims"]),
+
+        // Layer 2: pure cores (no I/O, no clock, no global randomness).
+        .target(name: "Sharding"),
+        .target(name: "RaftCore"),
+
+        // Layer 3: node services.
+        .target(name: "Storage", dependencies: [
+            "SQLite", "JSON", "Sharding", "Sync",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Layer 4: edges.
+        .target(name: "API", dependencies: [
+            "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Layer 5: the executable.
+        .executableTarget(name: "machdb", dependencies: [
+            "API", "Storage", "MicroHTTPD", "Curl", "JSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
+        .testTarget(name: "MicroHTTPDTests", dependencies: ["MicroHTTPD", "Curl"]),
+        .testTarget(name: "ShardingTests", dependencies: ["Sharding"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "JSON"]),
+        .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
