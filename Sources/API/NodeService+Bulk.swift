@@ -1,0 +1,115 @@
+import JSON
+import MicroHTTPD
+import Storage
+
+extension NodeService {
+    /// `POST /v1/_bulk`: every operation validated first (one bad operation rejects the whole
+    /// request, nothing written), then one command: one index, one durable commit.
+    func bulk(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        // Documents sit three levels down ({"ops":[{"doc": ...}]}), so allow that much more.
+        let body = try jsonBody(request, limit: Int.max, depth: configuration.maxJSONDepth + 3)
+        guard body.kind == .object, let ops = body["ops"], ops.kind == .array, body.count == 1 else {
+            throw Problem(.invalidBulk, #"the body must be {"ops": [...]}"#)
+        }
+        guard ops.count <= configuration.maxBulkOperations else {
+            throw Problem(.tooManyOperations, "a bulk request takes at most \(configuration.maxBulkOperations) operations")
+        }
+        guard ops.count > 0 else { throw Problem(.invalidBulk, "ops is empty") }
+        var operations: [WriteOperation] = []
+        operations.reserveCapacity(ops.count)
+        for (n, op) in ops.elements.enumerated() {
+            do {
+                operations.append(try bulkOperation(op))
+            } catch {
+                throw Problem(.invalidBulk, "ops[\(n)]: \(error.detail)")
+            }
+        }
+        let path = request.path
+        try submit(operations, request: request, responder) { result in
+            var items: [JSON] = []
+            items.reserveCapacity(result.outcomes.count)
+            for outcome in result.outcomes {
+                switch outcome {
+                case let .written(w):
+                    var members: [(String, JSON)] = [
+                        ("status", .int(w.created ? 201 : 200)), ("collection", .string(w.collection)),
+                        ("id", .string(w.id)), ("rev", .int(w.rev)), ("bucket", .int(w.bucket)),
+                    ]
+                    if w.deleted { members.append(("deleted", .bool(true))) }
+                    items.append(.object(members))
+                case let .failed(failure):
+                    let problem = self.problem(for: failure)
+                    items.append(.object([("status", .int(problem.type.status)), ("error", problem.json(instance: path))]))
+                }
+            }
+            return ResponseBody.json(.object([("index", .int(result.index)), ("results", .array(items))]),
+                                     headers: [("X-Machdb-Index", String(result.index))])
+        }
+    }
+
+    private func bulkOperation(_ op: JSON) throws(Problem) -> WriteOperation {
+        guard op.kind == .object else { throw Problem(.invalidBulk, "an operation must be an object") }
+        let allowed: Set<String> = ["op", "collection", "id", "doc", "patch", "if_match", "if_none_match"]
+        if let unknown = op.members.first(where: { !allowed.contains($0.key) }) {
+            throw Problem(.invalidBulk, "unknown field \(unknown.key)")
+        }
+        guard let kind = op["op"]?.stringValue else { throw Problem(.invalidBulk, "op must be put, create, patch or delete") }
+        guard let collection = op["collection"]?.stringValue, Names.isValid(collection) else {
+            throw Problem(.invalidBulk, "collection must match [A-Za-z0-9._~-]{1,128}")
+        }
+        func id() throws(Problem) -> String {
+            guard let id = op["id"]?.stringValue, Names.isValid(id) else {
+                throw Problem(.invalidBulk, "id must match [A-Za-z0-9._~-]{1,128}")
+            }
+            return id
+        }
+        func precondition(allowAbsent: Bool) throws(Problem) -> Precondition {
+            let ifMatch = op["if_match"], ifNoneMatch = op["if_none_match"]
+            if ifMatch != nil && ifNoneMatch != nil { throw Problem(.invalidBulk, "use either if_match or if_none_match") }
+            if let ifMatch {
+                if let rev = ifMatch.intValue, rev > 0 { return .ifMatch([UInt64(rev)]) }
+                if let text = ifMatch.stringValue {
+                    if text == "*" { return .ifExists }
+                    if let rev = UInt64(text.trimmingCharacters(in: "\"")) { return .ifMatch([rev]) }
+                }
+                throw Problem(.invalidBulk, #"if_match must be a revision (3 or "3") or "*""#)
+            }
+            if let ifNoneMatch {
+                guard allowAbsent, ifNoneMatch.stringValue == "*" else { throw Problem(.invalidBulk, #"if_none_match supports only "*" on put"#) }
+                return .ifAbsent
+            }
+            return .none
+        }
+        func document(_ field: String) throws(Problem) -> [UInt8] {
+            guard let doc = op[field] else { throw Problem(.invalidBulk, "\(field) is required") }
+            return doc.encoded()
+        }
+        switch kind {
+        case "put":
+            return .put(collection: collection, id: try id(), contentType: "application/json", body: try document("doc"),
+                        isJSON: true, precondition: try precondition(allowAbsent: true))
+        case "create":
+            if op["id"] != nil || op["if_match"] != nil || op["if_none_match"] != nil {
+                throw Problem(.invalidBulk, "create takes no id or conditions (the server picks the id)")
+            }
+            return .put(collection: collection, id: DocumentID.generate(), contentType: "application/json",
+                        body: try document("doc"), isJSON: true, precondition: .ifAbsent)
+        case "patch":
+            return .patch(collection: collection, id: try id(), patch: try document("patch"),
+                          precondition: try precondition(allowAbsent: false))
+        case "delete":
+            return .delete(collection: collection, id: try id(), precondition: try precondition(allowAbsent: false))
+        default:
+            throw Problem(.invalidBulk, "op must be put, create, patch or delete, not \(kind)")
+        }
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = self[...]
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,236 @@
+import JSON
+import MicroHTTPD
+import Sharding
+import Storage
+import Sync
+
+extension NodeService {
+    // MARK: Writes
+
+    func put(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
+        let precondition = try Headers.precondition(request, allowIfNoneMatch: true)
+        let (contentType, isJSON) = try validatedBody(request)
+        let operation = WriteOperation.put(collection: collection, id: id, contentType: contentType, body: request.body,
+                                           isJSON: isJSON, precondition: precondition)
+        try submit([operation], request: request, responder) { result in
+            self.singleWriteResponse(result, path: request.path)
+        }
+    }
+
+    func create(_ request: Request, collection: String, _ responder: MeteredResponder) throws(Problem) {
+        if request.header("if-match") != nil || request.header("if-none-match") != nil {
+            throw Problem(.invalidHeader, "a POST creates a new document: conditional headers do not apply")
+        }
+        let (contentType, isJSON) = try validatedBody(request)
+        let id = DocumentID.generate()
+        let operation = WriteOperation.put(collection: collection, id: id, contentType: contentType, body: request.body,
+                                           isJSON: isJSON, precondition: .ifAbsent)
+        try submit([operation], request: request, responder) { result in
+            self.singleWriteResponse(result, path: request.path + "/" + id)
+        }
+    }
+
+    func patch(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
+        guard Headers.mediaType(request.header("content-type")) == "application/merge-patch+json" else {
+            throw Problem(.unsupportedMediaType, "PATCH takes a JSON merge patch (Content-Type: application/merge-patch+json)")
+        }
+        let precondition = try Headers.precondition(request, allowIfNoneMatch: false)
+        do {
+            _ = try JSON.parse(request.body, maxDepth: configuration.maxJSONDepth)
+        } catch {
+            throw problem(for: error, invalid: .invalidPatch)
+        }
+        let operation = WriteOperation.patch(collection: collection, id: id, patch: request.body, precondition: precondition)
+        try submit([operation], request: request, responder) { result in
+            self.singleWriteResponse(result, path: request.path)
+        }
+    }
+
+    func delete(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
+        let precondition = try Headers.precondition(request, allowIfNoneMatch: false)
+        let operation = WriteOperation.delete(collection: collection, id: id, precondition: precondition)
+        try submit([operation], request: request, responder) { result in
+            self.singleWriteResponse(result, path: request.path)
+        }
+    }
+
+    /// Hands a command to the store; `render` builds the answer once it is durable.
+    func submit(_ operations: [WriteOperation], request: Request, _ responder: MeteredResponder,
+                render: @escaping @Sendable (CommandResult) -> Response) throws(Problem) {
+        guard isAccepting else { throw Problem(.notReady, "node is shutting down") }
+        let command = WriteCommand(operations: operations, timestampMilliseconds: wallClockMilliseconds())
+        let path = request.path
+        let queued = store.submit(command) { result in
+            switch result {
+            case let .success(commandResult): responder.respond(render(commandResult))
+            case let .failure(error): responder.respond(self.problem(for: error).response(instance: path))
+            }
+        }
+        guard queued else { throw Problem(.overloaded, "write queue is full (\(store.statistics.queueCapacity) commands)") }
+    }
+
+    /// The answer to a one-operation write.
+    func singleWriteResponse(_ result: CommandResult, path: String) -> Response {
+        guard let outcome = result.outcomes.first else {
+            return Problem(.internalError, "write produced no outcome").response(instance: path)
+        }
+        switch outcome {
+        case let .written(written):
+            var headers: [(name: String, value: String)] = [
+                ("ETag", ResponseBody.etag(written.rev)), ("X-Machdb-Index", String(result.index)),
+            ]
+            if written.created {
+                headers.append(("Location", "/v1/collections/\(written.collection)/docs/\(written.id)"))
+            }
+            return Response(status: written.created ? 201 : 200, contentType: "application/json",
+                            body: ResponseBody.writeResult(written, index: result.index), headers: headers)
+        case let .failed(failure):
+            var response = problem(for: failure).response(instance: path)
+            response.addHeader("X-Machdb-Index", String(result.index))
+            return response
+        }
+    }
+
+    func problem(for failure: WriteFailure) -> Problem {
+        switch failure {
+        case .notFound: Problem(.notFound, "no such document")
+        case let .preconditionFailed(current):
+            Problem(.preconditionFailed, current.map { "the document is at rev \($0)" } ?? "the document does not exist")
+        case .notJSON: Problem(.notJSON, "the stored document is not JSON; replace it with PUT")
+        case .patchResultTooDeep: Problem(.jsonTooDeep, "the patched document would nest deeper than \(configuration.maxJSONDepth) levels")
+        }
+    }
+
+    func problem(for error: StorageError) -> Problem {
+        switch error {
+        case .queryTimeout: return Problem(.queryTimeout, "the query ran past its time limit; narrow the filter")
+        case .closed: return Problem(.notReady, "node is shutting down")
+        default:
+            logger.error("storage failed", metadata: ["error": "\(error)"])
+            return Problem(.storageError, "the store could not complete the request; nothing was changed")
+        }
+    }
+
+    func problem(for error: JSONError, invalid: ProblemType) -> Problem {
+        switch error {
+        case .tooDeep(let limit): Problem(.jsonTooDeep, "JSON may nest at most \(limit) levels")
+        case .invalid: Problem(invalid, "\(error)")
+        }
+    }
+
+    /// The content type to store and whether the body is JSON (validated if so).
+    private func validatedBody(_ request: Request) throws(Problem) -> (String, Bool) {
+        let contentType = request.header("content-type") ?? "application/json"
+        guard let media = Headers.mediaType(contentType), !media.isEmpty else {
+            throw Problem(.invalidHeader, "Content-Type is empty")
+        }
+        guard Headers.isJSON(media) else { return (contentType, false) }
+        do {
+            _ = try JSON.parse(request.body, maxDepth: configuration.maxJSONDepth)
+        } catch {
+            throw problem(for: error, invalid: .invalidJSON)
+        }
+        return (contentType, true)
+    }
+
+    // MARK: Reads
+
+    func read(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
+        try checkConsistency(request)
+        let minIndex = try minimumIndex(request)
+        let ifNoneMatch = try request.header("if-none-match").map { value throws(Problem) in
+            try Headers.tagList(value, header: "If-None-Match")
+        }
+        let path = request.path
+        if let minIndex {
+            let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
+            let registration = waiters.wait(for: minIndex, deadline: deadline) { reached in
+                guard reached else {
+                    responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet")
+                        .response(instance: path))
+                    return
+                }
+                // Off the applying thread: the read itself runs on a worker.
+                let queued = self.workers.submit {
+                    responder.respond(self.documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
+                }
+                if !queued { responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path)) }
+            }
+            switch registration {
+            case .waiting: return
+            case .full: throw Problem(.overloaded, "too many reads waiting for an index")
+            case .reached: break
+            }
+        }
+        responder.respond(documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
+    }
+
+    func documentResponse(collection: String, id: String, ifNoneMatch: Headers.TagList?, path: String) -> Response {
+        let document: StoredDocument?
+        do {
+            document = try store.document(collection: collection, id: id)
+        } catch {
+            return problem(for: error).response(instance: path)
+        }
+        guard let document else { return Problem(.notFound, "no such document").response(instance: path) }
+        let etag = ResponseBody.etag(document.rev)
+        let notModified: Bool
+        switch ifNoneMatch {
+        case .none: notModified = false
+        case .any: notModified = true
+        case let .tags(strong, weak): notModified = strong.contains(document.rev) || weak.contains(document.rev)
+        }
+        if notModified {
+            return Response(status: 304, headers: [("ETag", etag)])
+        }
+        return Response(status: 200, contentType: document.contentType, body: document.body, headers: [
+            ("ETag", etag),
+            ("X-Machdb-Rev", String(document.rev)),
+            ("X-Machdb-Bucket", String(document.bucket)),
+            ("X-Machdb-Index", String(document.writeIndex)),
+            ("Last-Modified", HTTPDate.format(millisecondsSinceEpoch: document.updatedAt)),
+        ])
+    }
+
+    func collections() throws(Problem) -> Response {
+        let list: [(name: String, count: Int)]
+        do { list = try store.collections() } catch { throw problem(for: error) }
+        let items = list.map { JSON.object([("name", .string($0.name)), ("count", .int($0.count))]) }
+        return ResponseBody.json(.object([("collections", .array(items))]))
+    }
+
+    /// `consistency=eventual|session|strong`; a single node satisfies all three.
+    func checkConsistency(_ request: Request) throws(Problem) {
+        if let value = request.queryValue("consistency"), !["eventual", "session", "strong"].contains(value) {
+            throw Problem(.invalidParameter, "consistency must be eventual, session or strong")
+        }
+    }
+
+    func minimumIndex(_ request: Request) throws(Problem) -> UInt64? {
+        guard let value = request.header("x-machdb-min-index") else { return nil }
+        guard let index = UInt64(value.trimmingSpaces) else {
+            throw Problem(.invalidHeader, "X-Machdb-Min-Index must be a non-negative integer")
+        }
+        return index
+    }
+}
+
+/// Server-chosen document ids: 20 characters of `[0-9a-z]`, time-ordered (9 characters of
+/// milliseconds in base 36, then 11 random ones).
+enum DocumentID {
+    private static let alphabet: [Character] = Array("0123456789abcdefghijklmnopqrstuvwxyz")
+
+    static func generate() -> String {
+        var result = ""
+        var millis = UInt64(max(0, wallClockMilliseconds()))
+        var timePart: [Character] = []
+        for _ in 0..<9 {
+            timePart.append(alphabet[Int(millis % 36)])
+            millis /= 36
+        }
+        result.append(contentsOf: timePart.reversed())
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<11 { result.append(alphabet[Int(generator.next(upperBound: UInt64(36)))]) }
+        return result
+    }
+}

@@ -1,0 +1,151 @@
+import JSON
+import Logging
+import MicroHTTPD
+import Storage
+import Sync
+import Synchronization
+
+/// The HTTP edge of one node: routes every request to the document, query, bulk, admin and
+/// health handlers, and answers errors as problem+json.
+///
+/// Runs on the HTTP server's I/O threads and never blocks them: writes are handed to the
+/// store's group-commit queue and answered when durable; queries and backups run on a small
+/// worker pool; point reads run inline (a cached SQLite lookup).
+public final class NodeService: HTTPHandler {
+    let configuration: NodeConfiguration
+    let store: Store
+    let logger: Logger
+    let metrics = RequestMetrics()
+    let workers: WorkerPool
+    let waiters: IndexWaiters
+    private let accepting = Atomic<Bool>(true)
+    /// Boxed, not a bare closure in the Mutex (see `ServerProbe`).
+    private let serverProbe = Mutex<ServerProbe?>(nil)
+
+    public init(configuration: NodeConfiguration, store: Store, logger: Logger) throws(ConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        workers = WorkerPool(name: "api-worker", threads: configuration.workerThreads, capacity: configuration.workerQueueCapacity)
+        let waiters = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex)
+        self.waiters = waiters
+        store.onApplied { index in waiters.applied(index) }
+    }
+
+    /// Lets `/metrics` report the HTTP server's connection counts.
+    public func attach(probe: @escaping @Sendable () -> (connections: Int, inFlight: Int)) {
+        serverProbe.withLock { $0 = ServerProbe(probe) }
+    }
+
+    /// Shutdown, step 1: `/readyz` turns 503 and new writes are refused (503 not-ready);
+    /// requests already accepted complete.
+    public func beginShutdown() { accepting.store(false, ordering: .relaxed) }
+
+    /// Shutdown, last step: stops the worker pool and releases parked readers.
+    public func close() {
+        waiters.close()
+        workers.close()
+    }
+
+    var isAccepting: Bool { accepting.load(ordering: .relaxed) }
+
+    // MARK: HTTPHandler
+
+    public func handle(_ request: Request, responder: Responder) {
+        var routeClass = RouteClass.other
+        let metered = MeteredResponder(inner: responder, service: self, routeClass: routeClass, start: request.receivedAt)
+        do {
+            let route = try Route.match(request.path)
+            routeClass = route.routeClass(method: request.method)
+            metered.routeClass = routeClass
+            guard route.allowedMethods.contains(request.method) else {
+                throw Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)",
+                              headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
+            }
+            try dispatch(route, request, metered)
+        } catch {
+            metered.respond(error.response(instance: request.path))
+        }
+    }
+
+    public func bodyTooLarge(_ request: Request, limit: Int) -> Response {
+        var response = Problem(.bodyTooLarge, "request bodies are limited to \(limit) bytes").response(instance: request.path)
+        response.addHeader("X-Machdb-Served-By", configuration.nodeID)
+        response.addHeader("Connection", "close")
+        metrics.record(.other, status: 413, seconds: 0)
+        return response
+    }
+
+    private func dispatch(_ route: Route, _ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        switch route {
+        case .healthz: responder.respond(health())
+        case .readyz: responder.respond(try readiness())
+        case .metrics: responder.respond(metricsResponse())
+        case .collections: responder.respond(try collections())
+        case let .documents(collection): try create(request, collection: collection, responder)
+        case let .document(collection, id):
+            switch request.method {
+            case "GET", "HEAD": try read(request, collection: collection, id: id, responder)
+            case "PUT": try put(request, collection: collection, id: id, responder)
+            case "PATCH": try patch(request, collection: collection, id: id, responder)
+            default: try delete(request, collection: collection, id: id, responder)
+            }
+        case let .query(collection): try query(request, collection: collection, responder)
+        case .bulk: try bulk(request, responder)
+        case .adminCluster:
+            try authorizeAdmin(request)
+            responder.respond(cluster())
+        case .adminBackup:
+            try authorizeAdmin(request)
+            try backup(request, responder)
+        }
+    }
+
+    /// Runs `job` on the worker pool; 503 when its queue is full.
+    func offload(_ job: @escaping @Sendable () -> Void) throws(Problem) {
+        guard workers.submit(job) else { throw Problem(.overloaded, "too many queries and backups queued") }
+    }
+
+    func serverCounts() -> (connections: Int, inFlight: Int) {
+        serverProbe.withLock { $0 }?.counts() ?? (0, 0)
+    }
+}
+
+/// Adds `X-Machdb-Served-By`, records metrics, and answers once.
+final class MeteredResponder: Responder, @unchecked Sendable {
+    private let inner: Responder
+    private unowned let service: NodeService
+    var routeClass: RouteClass
+    private let start: UInt64
+
+    init(inner: Responder, service: NodeService, routeClass: RouteClass, start: UInt64) {
+        self.inner = inner
+        self.service = service
+        self.routeClass = routeClass
+        self.start = start
+    }
+
+    func respond(_ response: Response) {
+        var response = response
+        response.addHeader("X-Machdb-Served-By", service.configuration.nodeID)
+        let seconds = Double(monotonicNanoseconds() &- start) / 1e9
+        service.metrics.record(routeClass, status: response.status, seconds: seconds)
+        inner.respond(response)
+    }
+}
+
+extension Error {
+    /// Any error as a response: problems as themselves, anything else as a 500 that leaks nothing.
+    func response(instance: String) -> Response {
+        if let problem = self as? Problem { return problem.response(instance: instance) }
+        return Problem(.internalError, "unexpected error").response(instance: instance)
+    }
+}
+
+/// Reads the HTTP server's counters. A class box: a closure kept directly in a `Mutex` gets
+/// wrapped in two more reabstraction thunks on every `withLock`, so calls grow slower forever.
+final class ServerProbe: Sendable {
+    let counts: @Sendable () -> (connections: Int, inFlight: Int)
+    init(_ counts: @escaping @Sendable () -> (connections: Int, inFlight: Int)) { self.counts = counts }
+}

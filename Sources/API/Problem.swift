@@ -1,0 +1,111 @@
+import MicroHTTPD
+import JSON
+
+/// Every error the API can answer, with its stable `type` slug, status and title (docs/API.md).
+public enum ProblemType: String, Sendable, CaseIterable {
+    case invalidJSON = "invalid-json"
+    case jsonTooDeep = "json-too-deep"
+    case invalidID = "invalid-id"
+    case invalidCollection = "invalid-collection"
+    case invalidHeader = "invalid-header"
+    case invalidParameter = "invalid-parameter"
+    case invalidQuery = "invalid-query"
+    case invalidCursor = "invalid-cursor"
+    case invalidBulk = "invalid-bulk"
+    case invalidPatch = "invalid-patch"
+    case unauthorized
+    case notFound = "not-found"
+    case methodNotAllowed = "method-not-allowed"
+    case notJSON = "not-json"
+    case preconditionFailed = "precondition-failed"
+    case bodyTooLarge = "body-too-large"
+    case tooManyOperations = "too-many-operations"
+    case unsupportedMediaType = "unsupported-media-type"
+    case overloaded
+    case notReady = "not-ready"
+    case queryTimeout = "query-timeout"
+    case indexNotReached = "index-not-reached"
+    case storageError = "storage-error"
+    case internalError = "internal"
+
+    public var status: Int {
+        switch self {
+        case .invalidJSON, .jsonTooDeep, .invalidID, .invalidCollection, .invalidHeader, .invalidParameter,
+             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch: 400
+        case .unauthorized: 401
+        case .notFound: 404
+        case .methodNotAllowed: 405
+        case .notJSON: 409
+        case .preconditionFailed: 412
+        case .bodyTooLarge, .tooManyOperations: 413
+        case .unsupportedMediaType: 415
+        case .overloaded, .notReady, .queryTimeout: 503
+        case .indexNotReached: 504
+        case .storageError, .internalError: 500
+        }
+    }
+
+    public var title: String {
+        switch self {
+        case .invalidJSON: "Body is not valid JSON"
+        case .jsonTooDeep: "JSON nested too deeply"
+        case .invalidID: "Invalid document id"
+        case .invalidCollection: "Invalid collection name"
+        case .invalidHeader: "Invalid request header"
+        case .invalidParameter: "Invalid query parameter"
+        case .invalidQuery: "Invalid query"
+        case .invalidCursor: "Invalid cursor"
+        case .invalidBulk: "Invalid bulk request"
+        case .invalidPatch: "Invalid merge patch"
+        case .unauthorized: "Missing or wrong token"
+        case .notFound: "Not found"
+        case .methodNotAllowed: "Method not allowed"
+        case .notJSON: "Document is not JSON"
+        case .preconditionFailed: "Precondition failed"
+        case .bodyTooLarge: "Request body too large"
+        case .tooManyOperations: "Too many operations"
+        case .unsupportedMediaType: "Unsupported media type"
+        case .overloaded: "Node overloaded"
+        case .notReady: "Node not ready"
+        case .queryTimeout: "Query took too long"
+        case .indexNotReached: "Index not reached in time"
+        case .storageError: "Storage error"
+        case .internalError: "Internal error"
+        }
+    }
+
+    public var uri: String { "urn:machdb:problem:\(rawValue)" }
+}
+
+/// An RFC 9457 problem: the one way the API reports an error.
+public struct Problem: Error, Sendable {
+    public let type: ProblemType
+    public let detail: String
+    /// Extra response headers (`Retry-After`, `Allow`, `WWW-Authenticate`).
+    public var headers: [(name: String, value: String)]
+
+    public init(_ type: ProblemType, _ detail: String, headers: [(name: String, value: String)] = []) {
+        self.type = type
+        self.detail = detail
+        self.headers = headers
+        if type == .overloaded || type == .notReady || type == .queryTimeout,
+           !headers.contains(where: { $0.name == "Retry-After" }) {
+            self.headers.append(("Retry-After", "1"))
+        }
+    }
+
+    /// The problem as a JSON object (also used inside bulk results).
+    public func json(instance: String) -> JSON {
+        .object([
+            ("type", .string(type.uri)),
+            ("title", .string(type.title)),
+            ("status", .int(type.status)),
+            ("detail", .string(detail)),
+            ("instance", .string(instance)),
+        ])
+    }
+
+    public func response(instance: String) -> Response {
+        Response(status: type.status, contentType: "application/problem+json", body: json(instance: instance).encoded(), headers: headers)
+    }
+}

@@ -1,0 +1,186 @@
+import CMicroHTTPD
+import CShims
+import Synchronization
+import Sync
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 server on libmicrohttpd: epoll, an internal thread pool, keep-alive,
+/// incremental bodies with a size bound, and suspend/resume so a handler can answer later
+/// without holding a thread.
+///
+/// Lifecycle: `init` binds and starts serving; `quiesce()` stops accepting new connections;
+/// `shutdown()` stops the daemon — call it only after every request has been answered
+/// (`inFlight == 0`), since suspended connections cannot be stopped.
+public final class Server: @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    let handler: any HTTPHandler
+    private var daemon: OpaquePointer?
+    private let inFlightCount = Atomic<Int>(0)
+    private let stopped = Mutex(false)
+
+    /// The bound port (useful with port 0).
+    public private(set) var port: UInt16 = 0
+
+    public init(configuration: ServerConfiguration, handler: any HTTPHandler) throws(HTTPServerError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.handler = handler
+        var options = machdb_mhd_options()
+        options.port = configuration.port
+        options.thread_pool_size = UInt32(configuration.threads)
+        options.connection_limit = UInt32(configuration.connectionLimit)
+        options.connection_timeout_seconds = UInt32(configuration.connectionTimeoutSeconds)
+        options.listen_backlog = UInt32(configuration.listenBacklog)
+        options.connection_memory_limit = configuration.connectionMemoryLimit
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        let started: OpaquePointer? = configuration.host.withCString { host in
+            options.bind_ip = host
+            return machdb_mhd_start(&options, accessHandler, context, completedHandler, context)
+        }
+        guard let started else {
+            throw .startFailed(host: configuration.host, port: configuration.port, errno: errno)
+        }
+        daemon = started
+        port = machdb_mhd_bound_port(started)
+    }
+
+    /// Requests received and not yet answered.
+    public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
+
+    /// Connections currently open.
+    public var connections: Int {
+        guard let daemon, !stopped.withLock({ $0 }) else { return 0 }
+        return Int(machdb_mhd_current_connections(daemon))
+    }
+
+    /// Stops accepting new connections; open ones are served until they close.
+    public func quiesce() {
+        guard let daemon else { return }
+        let fd = MHD_quiesce_daemon(daemon)
+        if fd >= 0 { close(fd) }
+    }
+
+    /// Stops the daemon and its threads. Idempotent. Every request must have been answered.
+    public func shutdown() {
+        let already = stopped.withLock { value in
+            defer { value = true }
+            return value
+        }
+        guard !already, let daemon else { return }
+        MHD_stop_daemon(daemon)
+    }
+
+    deinit { shutdown() }
+
+    // MARK: - Callbacks (I/O threads)
+
+    func requestStarted() { inFlightCount.add(1, ordering: .relaxed) }
+    func requestFinished() { inFlightCount.subtract(1, ordering: .relaxed) }
+
+    /// Queues `response` on the connection; returns the libmicrohttpd result.
+    func queue(_ response: Response, on connection: OpaquePointer) -> MHD_Result {
+        let mhdResponse: OpaquePointer?
+        switch response.body {
+        case .bytes(let bytes):
+            mhdResponse = bytes.withUnsafeBytes { raw in
+                MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress), .RESPMEM_MUST_COPY)
+            }
+        case let .file(path, unlinkWhenOpened):
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .NO }
+            if unlinkWhenOpened { unlink(path) }
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { close(fd); return .NO }
+            mhdResponse = MHD_create_response_from_fd64(UInt64(info.st_size), fd)  // closes fd when destroyed
+            if mhdResponse == nil { close(fd) }
+        }
+        guard let mhdResponse else { return .NO }
+        for (name, value) in response.headers {
+            _ = MHD_add_response_header(mhdResponse, name, value)
+        }
+        let result = MHD_queue_response(connection, UInt32(response.status), mhdResponse)
+        MHD_destroy_response(mhdResponse)
+        return result
+    }
+}
+
+private func collectValue(_ cls: UnsafeMutableRawPointer?, _ kind: MHD_ValueKind, _ key: UnsafePointer<CChar>?,
+                          _ value: UnsafePointer<CChar>?) -> MHD_Result {
+    guard let cls, let key else { return .YES }
+    let exchange = Unmanaged<Exchange>.fromOpaque(cls).takeUnretainedValue()
+    let name = String(cString: key)
+    let text = value.map { String(cString: $0) } ?? ""
+    if kind == .HEADER_KIND {
+        exchange.headers.append((name.lowercased(), text))
+    } else if let decodedName = PercentEncoding.decode(name, plusAsSpace: true),
+              let decodedValue = PercentEncoding.decode(text, plusAsSpace: true) {
+        exchange.query.append((decodedName, decodedValue))
+    } else {
+        exchange.query.append(("\u{FFFD}invalid", text))  // routing reports it as a bad parameter
+    }
+    return .YES
+}
+
+private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, method, _, uploadData, uploadDataSize, conCls in
+    guard let cls, let connection, let conCls, let uploadDataSize else { return .NO }
+    let server = Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue()
+
+    guard let existing = conCls.pointee else {
+        // First call: the head is complete. Collect it; respond on a later call (keep-alive).
+        let exchange = Exchange(connection: connection, method: method.map { String(cString: $0) } ?? "GET",
+                                path: url.map { String(cString: $0) } ?? "/", receivedAt: monotonicNanoseconds(),
+                                server: server)
+        let context = Unmanaged.passRetained(exchange).toOpaque()
+        conCls.pointee = context
+        server.requestStarted()
+        _ = MHD_get_connection_values(connection, .HEADER_KIND, collectValue, context)
+        _ = MHD_get_connection_values(connection, .GET_ARGUMENT_KIND, collectValue, context)
+        if let length = exchange.headers.first(where: { $0.name == "content-length" }).flatMap({ Int($0.value) }),
+           length > server.configuration.maxBodyBytes {
+            // Answer now, before the body: libmicrohttpd then closes the connection instead of reading it.
+            exchange.tooLarge = true
+            exchange.markDone()
+            return server.queue(server.handler.bodyTooLarge(exchange.request, limit: server.configuration.maxBodyBytes), on: connection)
+        }
+        return .YES
+    }
+
+    let exchange = Unmanaged<Exchange>.fromOpaque(existing).takeUnretainedValue()
+    if uploadDataSize.pointee > 0 {
+        let size = uploadDataSize.pointee
+        uploadDataSize.pointee = 0
+        if exchange.tooLarge { return .YES }
+        if exchange.body.count + size > server.configuration.maxBodyBytes {
+            // A streamed body passed the limit: a response cannot be queued mid-body, so close.
+            exchange.tooLarge = true
+            exchange.body = []
+            return .NO
+        }
+        if let uploadData {
+            exchange.body.append(contentsOf: UnsafeRawBufferPointer(start: uploadData, count: size))
+        }
+        return .YES
+    }
+
+    if let resumed = exchange.takeResumedResponse() {
+        return server.queue(resumed, on: connection)
+    }
+    if exchange.tooLarge { return .YES }  // already answered
+    exchange.beginHandling()
+    server.handler.handle(exchange.request, responder: exchange)
+    exchange.body = []
+    if let response = exchange.responseOrSuspend() {
+        return server.queue(response, on: connection)
+    }
+    return .YES
+}
+
+private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _ in
+    guard let cls, let conCls, let context = conCls.pointee else { return }
+    conCls.pointee = nil
+    let server = Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue()
+    Unmanaged<Exchange>.fromOpaque(context).release()
+    server.requestFinished()
+}

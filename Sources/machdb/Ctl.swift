@@ -1,0 +1,121 @@
+import ArgumentParser
+import Curl
+import Foundation
+import JSON
+
+/// `machdb ctl`: talks to a running node's admin API.
+struct Ctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and operate a running node.",
+        subcommands: [Cluster.self, Backup.self]
+    )
+
+    struct Connection: ParsableArguments {
+        @Option(help: "URL of any node.") var url = ProcessInfo.processInfo.environment["MACHDB_URL"] ?? "http://127.0.0.1:8080"
+        @Option(help: "Admin bearer token (default: MACHDB_ADMIN_TOKEN).") var adminToken: String?
+
+        func request(_ path: String, timeoutMilliseconds: Int = 10_000) -> ClientRequest {
+            var headers: [(name: String, value: String)] = []
+            if let token = adminToken ?? ProcessInfo.processInfo.environment["MACHDB_ADMIN_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
+            let base = url.hasSuffix("/") ? String(url.dropLast()) : url
+            return ClientRequest(method: "GET", url: base + path, headers: headers, timeoutMilliseconds: timeoutMilliseconds)
+        }
+    }
+
+    /// Fails with the server's problem detail for a non-2xx answer.
+    static func check(_ response: ClientResponse) throws {
+        guard (200..<300).contains(response.status) else {
+            let detail = (try? JSON.parse(response.body))?["detail"]?.stringValue ?? response.text
+            throw CtlError(message: "HTTP \(response.status): \(detail)")
+        }
+    }
+
+    struct Cluster: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the cluster map: stage, nodes, roles, shards.")
+        @OptionGroup var connection: Connection
+        @Flag(help: "Print the raw JSON.") var json = false
+
+        func run() throws {
+            let response = try HTTPClient().perform(connection.request("/admin/v1/cluster"))
+            try Ctl.check(response)
+            if json {
+                print(response.text)
+                return
+            }
+            let map = try JSON.parse(response.body)
+            print(ClusterTable.render(map))
+        }
+    }
+
+    struct Backup: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Save a consistent snapshot of the node's database to FILE.")
+        @OptionGroup var connection: Connection
+        @Argument(help: "Where to write the backup.") var file: String
+
+        func run() throws {
+            let temporary = file + ".partial"
+            guard FileManager.default.createFile(atPath: temporary, contents: nil),
+                  let handle = FileHandle(forWritingAtPath: temporary) else {
+                throw CtlError(message: "cannot write \(temporary)")
+            }
+            var written = 0
+            var errorBody: [UInt8] = []
+            let response = try HTTPClient().perform(connection.request("/admin/v1/backup", timeoutMilliseconds: 3_600_000)) { chunk in
+                if errorBody.count < 4096 && written == 0 && chunk.starts(with: Array("{".utf8)) { errorBody.append(contentsOf: chunk) }
+                handle.write(Data(chunk))
+                written += chunk.count
+                return true
+            }
+            try handle.close()
+            guard (200..<300).contains(response.status) else {
+                try? FileManager.default.removeItem(atPath: temporary)
+                let detail = (try? JSON.parse(errorBody))?["detail"]?.stringValue ?? "backup failed"
+                throw CtlError(message: "HTTP \(response.status): \(detail)")
+            }
+            if FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
+            try FileManager.default.moveItem(atPath: temporary, toPath: file)
+            print("backup written: \(file) (\(written) bytes, index \(response.header("x-machdb-index") ?? "?"))")
+        }
+    }
+}
+
+struct CtlError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// The cluster map as text tables.
+enum ClusterTable {
+    static func render(_ map: JSON) -> String {
+        var lines: [String] = []
+        lines.append("cluster map v\(map["version"]?.intValue ?? 0) · stage \(map["stage"]?.stringValue ?? "?")")
+        lines.append("")
+        var rows: [[String]] = [["NODE", "URL", "LEVEL", "ROLES", "STATE", "APPLIED", "LAG"]]
+        for node in map["nodes"]?.elements ?? [] {
+            rows.append([
+                node["id"]?.stringValue ?? "?", node["url"]?.stringValue ?? "",
+                node["level"].map { $0.text } ?? "", (node["roles"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ","),
+                node["state"]?.stringValue ?? "", node["applied_index"].map { $0.text } ?? "", node["lag"].map { $0.text } ?? "",
+            ])
+        }
+        lines.append(contentsOf: table(rows))
+        lines.append("")
+        var shards: [[String]] = [["SHARD", "BUCKETS", "LEADER", "MEMBERS"]]
+        for shard in map["shards"]?.elements ?? [] {
+            let buckets = (shard["buckets"]?.elements ?? []).map(\.text).joined(separator: "-")
+            shards.append([shard["id"].map { $0.text } ?? "?", buckets, shard["leader"]?.stringValue ?? "-",
+                           (shard["members"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ",")])
+        }
+        lines.append(contentsOf: table(shards))
+        return lines.joined(separator: "\n")
+    }
+
+    private static func table(_ rows: [[String]]) -> [String] {
+        guard let first = rows.first else { return [] }
+        let widths = (0..<first.count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
+    }
+}

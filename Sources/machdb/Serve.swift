@@ -1,0 +1,132 @@
+import API
+import ArgumentParser
+import Foundation
+import Logging
+import MicroHTTPD
+import Storage
+
+/// `machdb serve`: runs one node.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a machdb node (with no flags: a Mach I node on 127.0.0.1:8080, data in ./data).")
+
+    /// Flags that take a value, for `MACHDB_*` and `--config` expansion.
+    static let valueFlags: [String] = [
+        "node-id", "data-dir", "listen", "advertise", "join", "level", "cluster-token", "admin-token",
+        "hook-url", "hook-secret", "config", "restore", "max-body-bytes", "max-json-depth", "connection-limit",
+        "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level",
+    ]
+
+    @Option(help: "Node id, unique in the cluster.") var nodeID = "n1"
+    @Option(help: "Directory for this node's database.") var dataDir = "./data"
+    @Option(help: "Address to listen on, IPv4 host:port.") var listen = "127.0.0.1:8080"
+    @Option(help: "URL other nodes and clients use to reach this node (default: http://<listen>).") var advertise: String?
+    @Option(help: "URL of a node of the cluster to join (replication; not in this single-node build).") var join: String?
+    @Option(help: "Node size class 1...5 (bigger nodes lead).") var level = 1
+    @Option(help: "Token nodes present to each other on /internal routes.") var clusterToken: String?
+    @Option(help: "Bearer token for /admin routes (required unless listening on loopback).") var adminToken: String?
+    @Option(help: "Operator webhook URL for scaling recommendations (Load Manager; not in this build).") var hookURL: String?
+    @Option(help: "HMAC secret for the operator webhook.") var hookSecret: String?
+    @Option(help: "JSON file of settings: {\"node-id\": \"n1\", ...}; flags and MACHDB_* win.") var config: String?
+    @Option(help: "Start from this backup file (the data directory must hold no database yet).") var restore: String?
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = 16 << 20
+    @Option(help: "Deepest JSON nesting accepted.") var maxJSONDepth = 64
+    @Option(help: "Most client connections held at once.") var connectionLimit = 10_000
+    @Option(help: "Seconds before an idle connection is closed.") var connectionTimeout = 60
+    @Option(help: "HTTP I/O threads (default: number of cores).") var threads: Int?
+    @Option(help: "Write commands queued for the group commit, at most.") var writeQueue = 10_000
+    @Option(help: "Longest a query may run, in milliseconds.") var queryTimeout = 5_000
+    @Option(help: "Longest a read waits for X-Machdb-Min-Index, in milliseconds.") var readWait = 2_000
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func validate() throws {
+        if join != nil {
+            throw ValidationError("--join: this build runs a single node (Mach I); replication is not available yet")
+        }
+        if hookURL != nil || hookSecret != nil {
+            throw ValidationError("--hook-url/--hook-secret: the Load Manager is not available in this build yet")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+        let (host, _) = try Self.hostPort(listen)
+        if adminToken == nil && !host.hasPrefix("127.") {
+            throw ValidationError("--admin-token is required when listening on a non-loopback address (\(host))")
+        }
+    }
+
+    static func hostPort(_ listen: String) throws -> (String, UInt16) {
+        guard let colon = listen.lastIndex(of: ":"), let port = UInt16(listen[listen.index(after: colon)...]) else {
+            throw ValidationError("--listen must be host:port, got \(listen)")
+        }
+        return (String(listen[..<colon]), port)
+    }
+
+    func run() throws {
+        Signals.block()
+        let threshold = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = threshold
+            return handler
+        }
+        var logger = Logger(label: "machdb.node")
+        logger[metadataKey: "node"] = "\(nodeID)"
+
+        let (host, port) = try Self.hostPort(listen)
+        let dataDirectory = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let lock = try DataDirectoryLock(directory: dataDirectory)
+        let databasePath = dataDirectory + "/machdb.sqlite"
+        if let restore {
+            try Store.restore(from: restore, to: databasePath)
+            logger.info("restored database from backup", metadata: ["file": "\(restore)"])
+        }
+
+        var storeConfiguration = StoreConfiguration(path: databasePath)
+        storeConfiguration.writeQueueCapacity = writeQueue
+        storeConfiguration.queryTimeoutMilliseconds = queryTimeout
+        storeConfiguration.maxJSONDepth = maxJSONDepth
+        var storeLogger = Logger(label: "machdb.storage")
+        storeLogger[metadataKey: "node"] = "\(nodeID)"
+        let store = try Store(configuration: storeConfiguration, logger: storeLogger)
+
+        var nodeConfiguration = NodeConfiguration()
+        nodeConfiguration.nodeID = nodeID
+        nodeConfiguration.advertiseURL = advertise ?? "http://\(listen)"
+        nodeConfiguration.level = level
+        nodeConfiguration.adminToken = adminToken
+        nodeConfiguration.maxJSONDepth = maxJSONDepth
+        nodeConfiguration.readWaitMilliseconds = readWait
+        nodeConfiguration.scratchDirectory = dataDirectory
+        var apiLogger = Logger(label: "machdb.api")
+        apiLogger[metadataKey: "node"] = "\(nodeID)"
+        let service = try NodeService(configuration: nodeConfiguration, store: store, logger: apiLogger)
+
+        var serverConfiguration = ServerConfiguration()
+        serverConfiguration.host = host
+        serverConfiguration.port = port
+        if let threads { serverConfiguration.threads = threads }
+        serverConfiguration.connectionLimit = connectionLimit
+        serverConfiguration.connectionTimeoutSeconds = connectionTimeout
+        serverConfiguration.maxBodyBytes = maxBodyBytes
+        let server = try Server(configuration: serverConfiguration, handler: service)
+        service.attach { [unowned server] in (server.connections, server.inFlight) }
+        logger.info("machdb node serving", metadata: [
+            "listen": "\(host):\(server.port)", "data_dir": "\(dataDirectory)", "stage": "Mach I",
+            "applied_index": "\(store.appliedIndex)", "admin_token": "\(adminToken == nil ? "none (loopback only)" : "set")",
+        ])
+
+        let signal = Signals.wait()
+        logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        service.beginShutdown()
+        server.quiesce()
+        let deadline = Date().addingTimeInterval(30)
+        while server.inFlight > 0 && Date() < deadline { usleep(5_000) }
+        if server.inFlight > 0 { logger.warning("requests still in flight at shutdown", metadata: ["count": "\(server.inFlight)"]) }
+        store.close()
+        service.close()
+        while server.inFlight > 0 && Date() < deadline { usleep(5_000) }
+        server.shutdown()
+        withExtendedLifetime(lock) {}
+        logger.info("stopped cleanly", metadata: ["applied_index": "\(store.appliedIndex)"])
+    }
+}
