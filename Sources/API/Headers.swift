@@ -3,9 +3,10 @@ import Storage
 
 /// Parsing of the request headers the API understands.
 enum Headers {
-    /// Entity tags of an `If-Match` / `If-None-Match` value: `*`, or revisions. Accepts
-    /// `"3"`, `W/"3"` and a bare `3`; a well-formed tag that is not a revision (`"abc"`) never
-    /// matches. Anything else is a 400.
+    /// Entity tags of an `If-Match` / `If-None-Match` value: `*`, or a comma-separated list of
+    /// quoted tags (`"3"`, `W/"3"`, RFC 9110 §8.8.3). A well-formed tag that is not a revision
+    /// (`"abc"`) never matches. Anything else — an unquoted `3` included — is a 400, so a
+    /// client never believes a precondition was checked when it was not.
     enum TagList: Equatable {
         case any
         case tags(strong: [UInt64], weak: [UInt64])
@@ -23,10 +24,8 @@ enum Headers {
                 let inner = part.dropFirst().dropLast()
                 guard !inner.contains("\"") else { throw Problem(.invalidHeader, "\(header): malformed entity tag \(rawPart)") }
                 if let rev = UInt64(inner) { if isWeak { weak.append(rev) } else { strong.append(rev) } }
-            } else if !isWeak, let rev = UInt64(part) {
-                strong.append(rev)
             } else {
-                throw Problem(.invalidHeader, "\(header): expected \"*\" or entity tags like \"3\", got \(value)")
+                throw Problem(.invalidHeader, "\(header): expected * or quoted entity tags like \"3\", got \(value)")
             }
         }
         return .tags(strong: strong, weak: weak)

@@ -23,7 +23,8 @@ extension NodeService {
     func authorizeAdmin(_ request: Request) throws(Problem) {
         guard let expected = configuration.adminToken else { return }
         let header = request.header("authorization") ?? ""
-        let presented = header.hasPrefix("Bearer ") ? String(header.dropFirst(7)) : ""
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        let presented = header.prefix(7).lowercased() == "bearer " ? String(header.dropFirst(7)).trimmingSpaces : ""
         guard ConstantTime.equal(Array(presented.utf8), Array(expected.utf8)) else {
             throw Problem(.unauthorized, "admin routes need Authorization: Bearer <admin token>",
                           headers: [("WWW-Authenticate", #"Bearer realm="machdb-admin""#)])

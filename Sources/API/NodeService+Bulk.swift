@@ -6,8 +6,9 @@ extension NodeService {
     /// `POST /v1/_bulk`: every operation validated first (one bad operation rejects the whole
     /// request, nothing written), then one command: one index, one durable commit.
     func bulk(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
-        // Documents sit three levels down ({"ops":[{"doc": ...}]}), so allow that much more.
-        let body = try jsonBody(request, limit: Int.max, depth: configuration.maxJSONDepth + 3)
+        // Documents sit three levels down ({"ops":[{"doc": ...}]}). Parse with room to spare so
+        // a too-deep document is reported against its operation; each is checked below.
+        let body = try jsonBody(request, limit: Int.max, depth: max(configuration.maxJSONDepth + 3, 512))
         guard body.kind == .object, let ops = body["ops"], ops.kind == .array, body.count == 1 else {
             throw Problem(.invalidBulk, #"the body must be {"ops": [...]}"#)
         }
@@ -82,7 +83,12 @@ extension NodeService {
         }
         func document(_ field: String) throws(Problem) -> [UInt8] {
             guard let doc = op[field] else { throw Problem(.invalidBulk, "\(field) is required") }
-            return doc.encoded()
+            let encoded = doc.encoded()
+            let depth = encoded.withUnsafeBytes { JSON.nestingDepth($0, stopAbove: configuration.maxJSONDepth) }
+            guard depth <= configuration.maxJSONDepth else {
+                throw Problem(.invalidBulk, "\(field) nests deeper than \(configuration.maxJSONDepth) levels")
+            }
+            return encoded
         }
         switch kind {
         case "put":

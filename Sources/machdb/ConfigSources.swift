@@ -6,6 +6,7 @@ import JSON
 /// to the command line for every `serve` flag the command line does not already set.
 enum ConfigSources {
     static func expand(_ arguments: [String]) throws -> [String] {
+        if arguments.first == "ctl" { return ctlOptionsAfterSubcommand(arguments) }
         guard arguments.first == "serve" else { return arguments }
         var result = arguments
         func present(_ flag: String) -> Bool {
@@ -35,6 +36,24 @@ enum ConfigSources {
             }
         }
         return result
+    }
+
+    /// `machdb ctl --url U cluster` (DESIGN §10) → `machdb ctl cluster --url U`: connection
+    /// options may come before the subcommand name too.
+    static func ctlOptionsAfterSubcommand(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var index = 1
+        while index < arguments.count, arguments[index].hasPrefix("--") {
+            let argument = arguments[index]
+            leading.append(argument)
+            if !argument.contains("="), ["--url", "--admin-token"].contains(argument), index + 1 < arguments.count {
+                leading.append(arguments[index + 1])
+                index += 1
+            }
+            index += 1
+        }
+        guard index < arguments.count, !leading.isEmpty else { return arguments }
+        return ["ctl", arguments[index]] + leading + arguments[(index + 1)...]
     }
 
     private static func value(of flag: String, in arguments: [String]) -> String? {

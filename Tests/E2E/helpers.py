@@ -1,0 +1,545 @@
+"""End-to-end harness for machdb: real processes on free loopback ports.
+
+Modelled on rqlite's system_test/e2e/helpers.py: every node is the real `machdb serve`
+binary on a free 127.0.0.1 port with its own data directory and its own log file; every
+wait has an explicit deadline (no bare sleeps); logs are dumped when a test fails (see
+conftest.py). Only the Python standard library is used (http.client, not requests), so
+raw request targets such as `/v1/collections/c/docs/..` or `a%2Fb` go out exactly as
+written.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+READY_TIMEOUT = 20.0      # seconds for a node to answer 200 on /readyz
+STOP_TIMEOUT = 15.0       # seconds for a node to exit after SIGTERM / SIGKILL
+REQUEST_TIMEOUT = 10.0    # default per-request socket timeout
+CTL_TIMEOUT = 30.0        # seconds for a `machdb ctl` invocation
+
+PROBLEM_PREFIX = "urn:machdb:problem:"
+
+
+# --------------------------------------------------------------------------- binary
+
+
+def binary_candidates() -> list[Path]:
+    """Where the binary is looked for, in order: $MACHDB_BIN, release, debug."""
+    out = []
+    env = os.environ.get("MACHDB_BIN")
+    if env:
+        p = Path(env)
+        out.append(p if p.is_absolute() else (REPO_ROOT / p))
+    out.append(REPO_ROOT / ".build" / "release" / "machdb")
+    out.append(REPO_ROOT / ".build" / "debug" / "machdb")
+    return out
+
+
+def find_binary() -> tuple[Path | None, str]:
+    """The machdb binary to test, or None and a message saying what was tried."""
+    env = os.environ.get("MACHDB_BIN")
+    cands = binary_candidates()
+    if env:
+        # An explicit MACHDB_BIN must exist: never fall back silently to another build.
+        p = cands[0]
+        if p.is_file() and os.access(p, os.X_OK):
+            return p, ""
+        return None, f"MACHDB_BIN={env!r} is not an executable file ({p})"
+    for p in cands:
+        if p.is_file() and os.access(p, os.X_OK):
+            return p, ""
+    tried = ", ".join(str(p) for p in cands)
+    return None, (f"machdb binary not found (tried {tried}); build it with "
+                  f"`swift build -c release` or set MACHDB_BIN")
+
+
+# --------------------------------------------------------------------------- misc
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1 (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.02):
+    """Poll `predicate` until it returns a truthy value or `timeout` passes.
+
+    Returns the truthy value; raises AssertionError naming `what` on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while True:
+        try:
+            v = predicate()
+            if v:
+                return v
+        except (OSError, http.client.HTTPException) as e:  # not up yet, reset, ...
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = f" (last error: {last_exc!r})" if last_exc else ""
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a, 64-bit (offset basis 0xcbf29ce484222325, prime 0x100000001b3)."""
+    h = 0xCBF29CE484222325
+    for b in data:
+        h ^= b
+        h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def bucket_of(doc_id: str) -> int:
+    """API.md: bucket = 1 + (FNV-1a-64(UTF-8 bytes of the id) mod 1000)."""
+    return 1 + fnv1a64(doc_id.encode("utf-8")) % 1000
+
+
+def media_type(content_type: str | None) -> str | None:
+    """`Type/Sub; params` -> `type/sub` (lowercased), None stays None."""
+    if content_type is None:
+        return None
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def jdumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def deep_json(depth: int, kind: str = "array") -> bytes:
+    """Valid JSON nested exactly `depth` levels (depth 1 = `[]` / `{"a":0}`)."""
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"0" + b"}" * depth
+
+
+def parse_http_date(value: str) -> float:
+    return email.utils.parsedate_to_datetime(value).timestamp()
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class Response(tuple):
+    """(status, headers, body): headers is a dict with lowercased names.
+
+    Also carries the request (`method`, `target`) and the node id that should have
+    answered, so assertions can check `instance` and `X-Machdb-Served-By`.
+    """
+
+    def __new__(cls, status: int, headers: dict, body: bytes, method: str = "",
+                target: str = "", node_id: str | None = None, elapsed: float = 0.0):
+        self = super().__new__(cls, (status, headers, body))
+        self.method = method
+        self.target = target
+        self.node_id = node_id
+        self.elapsed = elapsed
+        return self
+
+    @property
+    def status(self) -> int:
+        return self[0]
+
+    @property
+    def headers(self) -> dict:
+        return self[1]
+
+    @property
+    def body(self) -> bytes:
+        return self[2]
+
+    def json(self):
+        try:
+            return json.loads(self.body)
+        except ValueError as e:
+            raise AssertionError(f"response body is not JSON ({e}): {self.describe()}")
+
+    def describe(self) -> str:
+        body = self.body if len(self.body) <= 600 else self.body[:600] + b"..."
+        return (f"{self.method} {self.target} -> {self.status} "
+                f"headers={self.headers} body={body!r}")
+
+    def __repr__(self) -> str:
+        return f"<Response {self.describe()}>"
+
+
+def _collect_headers(resp: http.client.HTTPResponse) -> dict:
+    out: dict[str, str] = {}
+    for k, v in resp.getheaders():
+        k = k.lower()
+        out[k] = f"{out[k]}, {v}" if k in out else v
+    return out
+
+
+# Titles are fixed per problem type (API.md): remember the first one seen per slug.
+_TITLES: dict[str, str] = {}
+_TITLES_LOCK = threading.Lock()
+
+
+def assert_served_by(resp: Response):
+    assert "x-machdb-served-by" in resp.headers, \
+        f"X-Machdb-Served-By missing: {resp.describe()}"
+    if resp.node_id is not None:
+        assert resp.headers["x-machdb-served-by"] == resp.node_id, \
+            f"X-Machdb-Served-By should be {resp.node_id!r}: {resp.describe()}"
+
+
+def assert_problem(resp: Response, status: int, slug: str) -> dict:
+    """Check an RFC 9457 problem response exactly as API.md defines it; return its body."""
+    assert resp.status == status, f"expected {status} {slug}: {resp.describe()}"
+    assert_served_by(resp)
+    assert media_type(resp.headers.get("content-type")) == "application/problem+json", \
+        f"expected Content-Type application/problem+json: {resp.describe()}"
+    body = resp.json()
+    assert isinstance(body, dict), f"problem body is not an object: {resp.describe()}"
+    assert body.get("type") == PROBLEM_PREFIX + slug, \
+        f"expected type {PROBLEM_PREFIX + slug}: {resp.describe()}"
+    assert body.get("status") == status, f"problem 'status' != {status}: {resp.describe()}"
+    title = body.get("title")
+    assert isinstance(title, str) and title, f"problem without a title: {resp.describe()}"
+    assert isinstance(body.get("detail"), str), f"problem without detail: {resp.describe()}"
+    with _TITLES_LOCK:
+        first = _TITLES.setdefault(slug, title)
+    assert title == first, (f"title of {slug} must be fixed: saw {first!r} before, now "
+                            f"{title!r}: {resp.describe()}")
+    if resp.target:
+        from urllib.parse import unquote
+        path = resp.target.split("?", 1)[0]
+        allowed = {path, unquote(path), resp.target}
+        assert body.get("instance") in allowed, \
+            f"problem 'instance' should be the request path {path!r}: {resp.describe()}"
+    return body
+
+
+def assert_json_response(resp: Response, status: int):
+    """A successful JSON API response: status, served-by, application/json; returns body."""
+    assert resp.status == status, f"expected {status}: {resp.describe()}"
+    assert_served_by(resp)
+    assert media_type(resp.headers.get("content-type")) == "application/json", \
+        f"expected application/json: {resp.describe()}"
+    return resp.json()
+
+
+def index_of(resp: Response) -> int:
+    """X-Machdb-Index as an int (must be present and a non-negative integer)."""
+    v = resp.headers.get("x-machdb-index")
+    assert v is not None and re.fullmatch(r"[0-9]+", v.strip()), \
+        f"bad or missing X-Machdb-Index: {resp.describe()}"
+    return int(v)
+
+
+def parse_allow(resp: Response) -> set[str]:
+    allow = resp.headers.get("allow")
+    assert allow is not None, f"405 without Allow header: {resp.describe()}"
+    return {m.strip().upper() for m in allow.split(",") if m.strip()}
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+class NodeStartError(AssertionError):
+    pass
+
+
+class Node:
+    """One `machdb serve` process; its data dir and log file live under `base_dir`."""
+
+    # Every Node not yet closed; conftest dumps their log tails when a test fails.
+    open_nodes: "list[Node]" = []
+    _registry_lock = threading.Lock()
+
+    def __init__(self, binary: Path, base_dir: Path, node_id: str = "n1", *,
+                 admin_token: str | None = None, extra_args: Iterable[str] = (),
+                 env: dict | None = None, data_dir: Path | None = None,
+                 listen_host: str = "127.0.0.1"):
+        self.binary = Path(binary)
+        self.node_id = node_id
+        self.base_dir = Path(base_dir)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = Path(data_dir) if data_dir else self.base_dir / f"{node_id}-data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.base_dir / f"{node_id}.log"
+        self.admin_token = admin_token
+        self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
+        self.listen_host = listen_host
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+        self.starts = 0
+        with Node._registry_lock:
+            Node.open_nodes.append(self)
+
+    # -- addresses
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- process control
+
+    def command(self, extra: Iterable[str] = ()) -> list[str]:
+        cmd = [str(self.binary), "serve", "--node-id", self.node_id,
+               "--data-dir", str(self.data_dir),
+               "--listen", f"{self.listen_host}:{self.port}",
+               "--advertise", self.url]
+        if self.admin_token is not None:
+            cmd += ["--admin-token", self.admin_token]
+        return cmd + self.extra_args + list(extra)
+
+    def child_env(self) -> dict:
+        # Never leak the runner's MACHDB_* settings into the server.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MACHDB_")}
+        env.update(self.extra_env)
+        return env
+
+    def launch(self, extra: Iterable[str] = ()) -> subprocess.Popen:
+        """Start the process (appending to its log) without waiting for readiness."""
+        assert not self.is_running(), f"{self.node_id} is already running"
+        self._close_log()
+        self.starts += 1
+        self._log_file = open(self.log_path, "ab", buffering=0)
+        cmd = self.command(extra)
+        self._log_file.write(f"\n===== start #{self.starts}: {' '.join(cmd)}\n".encode())
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log_file,
+                                     stderr=subprocess.STDOUT, env=self.child_env(),
+                                     start_new_session=True)
+        return self.proc
+
+    def start(self, extra: Iterable[str] = (), timeout: float = READY_TIMEOUT) -> "Node":
+        """Start and wait until GET /readyz answers 200; retries on a port clash."""
+        for attempt in range(3):
+            self.launch(extra)
+            try:
+                self.wait_ready(timeout)
+                return self
+            except NodeStartError:
+                exited = self.proc is not None and self.proc.poll() is not None
+                if exited and attempt < 2 and "in use" in self.log_tail(4000).lower():
+                    self.port = free_port()  # someone took our port: try another
+                    continue
+                self.kill9()
+                raise
+        raise AssertionError("unreachable")
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise NodeStartError(
+                    f"node {self.node_id} exited with code {self.proc.returncode} before "
+                    f"becoming ready; log tail:\n{self.log_tail()}")
+            try:
+                r = self.request("GET", "/readyz", timeout=1.0)
+                if r.status == 200:
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() >= deadline:
+                raise NodeStartError(
+                    f"node {self.node_id} not ready within {timeout:.0f}s on {self.url}; "
+                    f"log tail:\n{self.log_tail()}")
+            time.sleep(0.05)
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"node {self.node_id} did not exit within {timeout:.0f}s; log tail:\n"
+                f"{self.log_tail()}")
+
+    def kill9(self):
+        """SIGKILL the process (if running) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        self._close_log()
+
+    def terminate(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, wait up to `timeout` for exit, return the exit code."""
+        assert self.proc is not None, "node was never started"
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.wait_exit(timeout)
+        except AssertionError:
+            self.kill9()
+            raise
+        self._close_log()
+        return code
+
+    def restart(self, extra: Iterable[str] = (), graceful: bool = True) -> "Node":
+        if self.is_running():
+            if graceful:
+                code = self.terminate()
+                assert code == 0, f"SIGTERM exit code {code}; log:\n{self.log_tail()}"
+            else:
+                self.kill9()
+        return self.start(extra)
+
+    def close(self):
+        """Final teardown: kill whatever is left and drop from the registry."""
+        self.kill9()
+        with Node._registry_lock:
+            if self in Node.open_nodes:
+                Node.open_nodes.remove(self)
+
+    def _close_log(self):
+        if self._log_file is not None:
+            try:
+                self._log_file.close()
+            finally:
+                self._log_file = None
+
+    def log_tail(self, max_bytes: int = 12000) -> str:
+        try:
+            data = self.log_path.read_bytes()
+        except OSError:
+            return "<no log>"
+        return data[-max_bytes:].decode("utf-8", "replace")
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- HTTP
+
+    def request(self, method: str, target: str, body: bytes | str | None = None,
+                headers: dict | None = None, timeout: float = REQUEST_TIMEOUT) -> Response:
+        """One request on a fresh connection; `target` is sent exactly as given."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        t0 = time.monotonic()
+        try:
+            conn.putrequest(method, target, skip_accept_encoding=True)
+            hdrs = dict(headers or {})
+            lower = {k.lower() for k in hdrs}
+            if body is not None and "content-length" not in lower \
+                    and "transfer-encoding" not in lower:
+                hdrs["Content-Length"] = str(len(body))
+            elif body is None and method in ("PUT", "POST", "PATCH") \
+                    and "content-length" not in lower:
+                hdrs["Content-Length"] = "0"
+            for k, v in hdrs.items():
+                conn.putheader(k, v)
+            try:
+                conn.endheaders(body)
+            except (BrokenPipeError, ConnectionResetError) as send_error:
+                # The server may answer (e.g. 413) and close before reading the whole
+                # body; its answer can still be waiting in our receive buffer.
+                try:
+                    resp = conn.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise send_error
+            else:
+                resp = conn.getresponse()
+            data = resp.read()
+            return Response(resp.status, _collect_headers(resp), data, method, target,
+                            self.node_id, time.monotonic() - t0)
+        finally:
+            conn.close()
+
+    def get(self, target, **kw):
+        return self.request("GET", target, **kw)
+
+    def put_json(self, target: str, obj, headers: dict | None = None) -> Response:
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request("PUT", target, jdumps(obj), h)
+
+    def post_json(self, target: str, obj, headers: dict | None = None) -> Response:
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        return self.request("POST", target, jdumps(obj), h)
+
+    def patch(self, target: str, obj, headers: dict | None = None) -> Response:
+        h = {"Content-Type": "application/merge-patch+json"}
+        h.update(headers or {})
+        return self.request("PATCH", target, jdumps(obj), h)
+
+    def query(self, collection: str, q: dict) -> Response:
+        return self.post_json(f"/v1/collections/{collection}/query", q)
+
+    def query_all(self, collection: str, q: dict | None = None, limit: int = 1000,
+                  max_pages: int = 10000) -> list[dict]:
+        """Follow `next` cursors until exhausted; returns every doc entry in order."""
+        q = dict(q or {})
+        q["limit"] = limit
+        out: list[dict] = []
+        for _ in range(max_pages):
+            r = self.query(collection, q)
+            body = assert_json_response(r, 200)
+            out.extend(body["docs"])
+            if not body.get("next"):
+                return out
+            q["after"] = body["next"]
+        raise AssertionError(f"query on {collection} did not finish in {max_pages} pages")
+
+    def admin_headers(self) -> dict:
+        assert self.admin_token is not None
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def ctl(self, *args: str, token: str | None = None,
+            timeout: float = CTL_TIMEOUT) -> subprocess.CompletedProcess:
+        cmd = [str(self.binary), "ctl", "--url", self.url]
+        if token is not None:
+            cmd += ["--admin-token", token]
+        cmd += list(args)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MACHDB_")}
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, env=env,
+                              stdin=subprocess.DEVNULL)
+
+
+def doc_path(collection: str, doc_id: str) -> str:
+    return f"/v1/collections/{collection}/docs/{doc_id}"
+
+
+def snapshot_store(node: Node, known: dict[str, Iterable[str]]) -> dict:
+    """Everything observable about the store: the collections listing, every JSON doc
+    via query, and raw GETs (status, bytes, type, ETag, index) of the given ids."""
+    snap: dict = {}
+    r = node.get("/v1/collections")
+    snap["collections"] = assert_json_response(r, 200)
+    names = {c["name"] for c in snap["collections"]["collections"]} | set(known)
+    snap["queries"] = {n: node.query_all(n) for n in sorted(names)}
+    raw = {}
+    for c, ids in known.items():
+        for i in ids:
+            g = node.get(doc_path(c, i))
+            raw[(c, i)] = (g.status, g.body if g.status == 200 else None,
+                           g.headers.get("content-type") if g.status == 200 else None,
+                           g.headers.get("etag"), g.headers.get("x-machdb-rev"),
+                           g.headers.get("x-machdb-index") if g.status == 200 else None)
+    snap["raw"] = raw
+    return snap
