@@ -137,32 +137,36 @@ extension NodeService {
 
     func read(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
         try checkConsistency(request)
-        let minIndex = try minimumIndex(request)
         let ifNoneMatch = try request.header("if-none-match").map { value throws(Problem) in
             try Headers.tagList(value, header: "If-None-Match")
         }
         let path = request.path
-        if let minIndex {
-            let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
-            let registration = waiters.wait(for: minIndex, deadline: deadline) { reached in
-                guard reached else {
-                    responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet")
-                        .response(instance: path))
-                    return
-                }
-                // Off the applying thread: the read itself runs on a worker.
-                let queued = self.workers.submit {
-                    responder.respond(self.documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
-                }
-                if !queued { responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path)) }
+        try whenApplied(request, responder) {
+            responder.respond(self.documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
+        }
+    }
+
+    /// Runs `read` once this node has applied the request's `X-Machdb-Min-Index` (at once when
+    /// there is none or it is reached; else parked, bounded, and run on a worker — never on the
+    /// applying thread). Past `--read-wait`: 504 index-not-reached.
+    func whenApplied(_ request: Request, _ responder: MeteredResponder, read: @escaping @Sendable () -> Void) throws(Problem) {
+        guard let minIndex = try minimumIndex(request) else { return read() }
+        let path = request.path
+        let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
+        let registration = waiters.wait(for: minIndex, deadline: deadline) { reached in
+            guard reached else {
+                responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet").response(instance: path))
+                return
             }
-            switch registration {
-            case .waiting: return
-            case .full: throw Problem(.overloaded, "too many reads waiting for an index")
-            case .reached: break
+            if !self.workers.submit(read) {
+                responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
             }
         }
-        responder.respond(documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
+        switch registration {
+        case .reached: read()
+        case .waiting: break
+        case .full: throw Problem(.overloaded, "too many reads waiting for an index")
+        }
     }
 
     func documentResponse(collection: String, id: String, ifNoneMatch: Headers.TagList?, path: String) -> Response {

@@ -17,12 +17,17 @@ extension NodeService {
             }
         }
         let path = request.path
-        try offload {
+        let run: @Sendable () -> Void = {
             do throws(StorageError) {
                 let page = try self.store.query(collection: collection, parsed)
                 responder.respond(Response(status: 200, contentType: "application/json", body: Self.render(page)))
             } catch {
                 responder.respond(self.problem(for: error).response(instance: path))
+            }
+        }
+        try whenApplied(request, responder) {
+            if !self.workers.submit(run) {
+                responder.respond(Problem(.overloaded, "too many queries queued").response(instance: path))
             }
         }
     }
