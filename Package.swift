@@ -53,7 +53,9 @@ let package = Package(
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
         .testTarget(name: "MicroHTTPDTests", dependencies: ["MicroHTTPD", "Curl"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "JSON"]),
+        .testTarget(name: "StorageTests", dependencies: [
+            "Storage", "JSON", "SQLite", "Sharding", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -105,6 +105,7 @@ extension NodeService {
         switch error {
         case .queryTimeout: return Problem(.queryTimeout, "the query ran past its time limit; narrow the filter")
         case .closed: return Problem(.notReady, "node is shutting down")
+        case let .invalidCommand(detail): return Problem(.invalidPatch, detail)
         default:
             logger.error("storage failed", metadata: ["error": "\(error)"])
             return Problem(.storageError, "the store could not complete the request; nothing was changed")

@@ -1,0 +1,99 @@
+import SQLite
+
+/// The database layout and its migrations.
+///
+/// - `documents`: one row per document ever written in a collection, live or tombstone. The
+///   body is in `json` (TEXT, exactly as written) for JSON documents, else in `raw` (BLOB); a
+///   tombstone (`deleted = 1`) has neither and keeps `rev` so a re-create continues at rev + 1.
+///   `write_index` is the index of the command that last wrote the row.
+/// - `collections`: live-document count per collection, maintained by apply in the same
+///   transaction as the documents it counts.
+/// - `meta`: `schema_version` and `applied_index` (the last command applied, committed with it).
+///
+/// The file is marked with `PRAGMA application_id` so a foreign SQLite file is recognized.
+enum Schema {
+    /// 'mach' in ASCII.
+    static let applicationID: Int64 = 0x6D61_6368
+    /// The version this build writes; migrations bring older files up to it.
+    static let currentVersion: Int64 = 1
+
+    /// `migrations[v - 1]` turns an empty database (v = 1) or version v - 1 into version v.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO meta (key, value) VALUES ('schema_version', 1), ('applied_index', 0);
+
+        CREATE TABLE documents (
+            collection   TEXT    NOT NULL,
+            id           TEXT    NOT NULL,
+            rev          INTEGER NOT NULL CHECK (rev >= 1),
+            bucket       INTEGER NOT NULL CHECK (bucket BETWEEN 1 AND 1000),
+            content_type TEXT    NOT NULL,
+            json         TEXT,
+            raw          BLOB,
+            updated_at   INTEGER NOT NULL,
+            deleted      INTEGER NOT NULL DEFAULT 0 CHECK (deleted IN (0, 1)),
+            write_index  INTEGER NOT NULL CHECK (write_index >= 1),
+            UNIQUE (collection, id),
+            CHECK (CASE deleted WHEN 1 THEN json IS NULL AND raw IS NULL
+                                ELSE (json IS NULL) <> (raw IS NULL) END)
+        );
+        CREATE INDEX documents_by_bucket ON documents (bucket);
+
+        CREATE TABLE collections (
+            name  TEXT PRIMARY KEY,
+            count INTEGER NOT NULL CHECK (count >= 0)
+        ) WITHOUT ROWID;
+        """,
+    ]
+
+    /// Creates or migrates the schema of a writable connection, in one transaction.
+    static func migrate(_ connection: Connection) throws(StorageError) {
+        try sqlite { () throws(SQLite.Error) in try connection.begin(.immediate) }
+        do throws(StorageError) {
+            let objects = try sqlite { () throws(SQLite.Error) in try connection.scalarInt64("SELECT count(*) FROM sqlite_schema") ?? 0 }
+            var version: Int64 = objects > 0 ? try self.version(of: connection) : 0
+            guard version <= currentVersion else {
+                throw .corrupt("schema version \(version) is newer than this build supports (\(currentVersion))")
+            }
+            while version < currentVersion {
+                let migration = migrations[Int(version)]
+                version += 1
+                try sqlite { () throws(SQLite.Error) in
+                    try connection.execute(migration)
+                    try connection.execute("UPDATE meta SET value = \(version) WHERE key = 'schema_version'")
+                }
+            }
+            try sqlite { () throws(SQLite.Error) in
+                try connection.execute("PRAGMA application_id = \(applicationID); PRAGMA user_version = \(currentVersion)")
+                try connection.commit()
+            }
+        } catch {
+            try? connection.rollback()
+            throw error
+        }
+    }
+
+    /// The schema version of an existing machdb database; throws ``StorageError/corrupt(_:)``
+    /// when the file is not one (foreign application id, missing tables or meta rows).
+    static func version(of connection: Connection) throws(StorageError) -> Int64 {
+        let application = try sqlite { () throws(SQLite.Error) in try connection.scalarInt64("PRAGMA application_id") ?? 0 }
+        guard application == applicationID else {
+            throw .corrupt("not a machdb database (application_id \(application), expected \(applicationID))")
+        }
+        let tables = try sqlite { () throws(SQLite.Error) in
+            try connection.scalarInt64("""
+                SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('meta', 'documents', 'collections')
+                """) ?? 0
+        }
+        guard tables == 3 else { throw .corrupt("not a machdb database (tables missing)") }
+        let version = try sqlite { () throws(SQLite.Error) in try connection.scalarInt64("SELECT value FROM meta WHERE key = 'schema_version'") }
+        let applied = try sqlite { () throws(SQLite.Error) in try connection.scalarInt64("SELECT value FROM meta WHERE key = 'applied_index'") }
+        guard let version, let applied, applied >= 0 else { throw .corrupt("not a machdb database (meta rows missing)") }
+        guard version >= 1 else { throw .corrupt("schema version \(version) is invalid") }
+        return version
+    }
+}
