@@ -46,6 +46,9 @@ stop_node() {
 trap 'stop_node; "$ETCD" stop >/dev/null 2>&1 || true' EXIT
 
 start_node() {
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+    echo "something already serves 127.0.0.1:$PORT; stop it or set PORT" >&2; return 1
+  fi
   rm -rf "$WORK/node"
   mkdir -p "$WORK/node"
   "$BIN" serve --node-id bench --data-dir "$WORK/node" --listen "127.0.0.1:$PORT" --log-level warning \

@@ -18,7 +18,7 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes: Int = 16 << 20
     public var listenBacklog: Int = 4096
     /// Per-connection buffer for the request head and body chunks.
-    public var connectionMemoryLimit: Int = 64 << 10
+    public var connectionMemoryLimit: Int = 32 << 10
 
     public init() {}
 
