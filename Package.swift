@@ -32,13 +32,21 @@ let package = Package(
 
         // Layer 3: node services.
         .target(name: "Storage", dependencies: [
-            "SQLite", "JSON", "Sharding", "Sync",
+            "SQLite", "JSON", "Sharding", "Sync", "RaftCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "PeerTransport", dependencies: [
+            "Curl", "RaftCore", "Sync",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Replica", dependencies: [
+            "RaftCore", "Storage", "PeerTransport", "Sync",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Layer 4: edges.
         .target(name: "API", dependencies: [
-            "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync",
+            "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync", "Replica", "PeerTransport", "RaftCore", "Curl",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -57,6 +65,7 @@ let package = Package(
             "Storage", "JSON", "SQLite", "Sharding", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
+        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "MicroHTTPD", "RaftCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

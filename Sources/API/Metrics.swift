@@ -2,7 +2,7 @@ import Synchronization
 
 /// What kind of work a request is, for admission, metrics and (later) scaling signals.
 public enum RouteClass: String, Sendable, CaseIterable {
-    case read, write, query, admin, health, other
+    case read, write, query, admin, health, `internal`, other
 }
 
 /// A cumulative histogram with fixed upper bounds (Prometheus style).

@@ -31,30 +31,78 @@ extension NodeService {
         }
     }
 
-    /// The cluster map as this node sees it. A single node is Mach I: one shard holding every
-    /// bucket, this node in every role.
-    func cluster() -> Response {
-        let node = JSON.object([
-            ("id", .string(configuration.nodeID)),
-            ("url", .string(configuration.advertiseURL)),
-            ("level", .int(configuration.level)),
-            ("roles", .array(["writer", "replica", "load_manager"])),
-            ("state", .string(isAccepting ? "up" : "stopping")),
-            ("applied_index", .int(store.appliedIndex)),
-            ("lag", .int(0)),
-        ])
-        let shard = JSON.object([
-            ("id", 1),
-            ("buckets", [1, 1000]),
-            ("leader", .string(configuration.nodeID)),
-            ("members", .array([.string(configuration.nodeID)])),
-        ])
+    /// The cluster map as this node sees it. Standalone, it is Mach I: one shard holding
+    /// every bucket, this node in every role. In a Raft group, the members with their Raft
+    /// state (the leader also knows each member's replication progress).
+    func clusterView() -> Response {
+        guard let replica = cluster.replica else {
+            let node = JSON.object([
+                ("id", .string(configuration.nodeID)),
+                ("url", .string(configuration.advertiseURL)),
+                ("level", .int(configuration.level)),
+                ("roles", .array(["writer", "replica", "load_manager"])),
+                ("state", .string(isAccepting ? "up" : "stopping")),
+                ("raft_state", .string("standalone")),
+                ("applied_index", .int(store.appliedIndex)),
+                ("lag", .int(0)),
+            ])
+            return clusterMap(stage: 1, nodes: [node], leader: configuration.nodeID, members: [configuration.nodeID], snapshot: nil)
+        }
+        let status = replica.status
+        var nodes: [JSON] = []
+        for member in status.members.sorted(by: { $0.id < $1.id }) {
+            let isLeader = member.id == status.leaderID
+            let roles: [JSON] = isLeader ? ["writer", "replica", "load_manager"]
+                : member.isLearner ? ["learner", "load_manager"] : ["replica", "load_manager"]
+            let raftState = isLeader ? "leader" : member.isLearner ? "learner" : "follower"
+            var fields: [(String, JSON)] = [
+                ("id", .string(member.id)), ("url", .string(member.url)), ("level", .int(member.level)),
+                ("roles", .array(roles)), ("state", .string("up")), ("raft_state", .string(raftState)),
+            ]
+            if member.id == configuration.nodeID {
+                fields.append(("applied_index", .int(status.applied)))
+                fields.append(("lag", .int(status.commit > status.applied ? status.commit - status.applied : 0)))
+            } else if let match = member.match {
+                fields.append(("applied_index", .int(match)))  // replicated up to (leader's view)
+                fields.append(("lag", .int(member.lag ?? 0)))
+            }
+            if let replication = member.replicationState { fields.append(("replication", .string(replication))) }
+            nodes.append(.object(fields))
+        }
+        var snapshot: JSON?
+        if let transfer = status.snapshotTransfer {
+            let percent = transfer.total > 0 ? Double(transfer.bytes) * 100 / Double(transfer.total) : 0
+            snapshot = .object([
+                ("token", .string(transfer.token)), ("direction", .string(transfer.direction)),
+                ("bytes", .int(Int(transfer.bytes))), ("total", .int(Int(transfer.total))),
+                ("percent", .double((percent * 10).rounded() / 10)),
+                ("eta_seconds", transfer.etaSeconds.map { .double($0) } ?? .null),
+            ])
+        }
+        return clusterMap(stage: max(1, status.members.count), nodes: nodes, leader: status.leaderID,
+                          members: status.members.map(\.id).sorted(), snapshot: snapshot, term: status.term, commit: status.commit)
+    }
+
+    private func clusterMap(stage: Int, nodes: [JSON], leader: String?, members: [String], snapshot: JSON?,
+                            term: UInt64 = 0, commit: UInt64 = 0) -> Response {
+        var shard: [(String, JSON)] = [
+            ("id", 1), ("buckets", [1, 1000]), ("leader", leader.map { .string($0) } ?? .null),
+            ("members", .array(members.map { .string($0) })), ("term", .int(term)), ("commit_index", .int(commit)),
+        ]
+        if let snapshot { shard.append(("snapshot_transfer", snapshot)) }
         return ResponseBody.json(.object([
             ("version", 1),
-            ("stage", "Mach I"),
-            ("nodes", .array([node])),
-            ("shards", .array([shard])),
+            ("stage", .string("Mach \(Self.roman(stage))")),
+            ("nodes", .array(nodes)),
+            ("shards", .array([.object(shard)])),
         ]))
+    }
+
+    static func roman(_ n: Int) -> String {
+        let table: [(Int, String)] = [(10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
+        var n = n, out = ""
+        for (value, letters) in table { while n >= value { out += letters; n -= value } }
+        return out
     }
 
     /// Streams a consistent snapshot of the database (made on a worker, sent from disk).
@@ -101,6 +149,17 @@ extension NodeService {
         gauge("machdb_applied_index", "Highest write index applied and durable.", store.appliedIndex)
         gauge("machdb_storage_bytes", "Size of the database files (main + WAL).", stats.databaseBytes)
         gauge("machdb_documents", "Live documents.", stats.documentCount)
+        if let replica = cluster.replica {
+            let raft = replica.status
+            gauge("machdb_raft_term", "Current Raft term.", raft.term)
+            gauge("machdb_raft_commit_index", "Highest log index known committed.", raft.commit)
+            gauge("machdb_raft_last_index", "Last index in this node's log.", raft.lastIndex)
+            gauge("machdb_raft_is_leader", "1 when this node leads shard 1.", raft.isLeader ? 1 : 0)
+            gauge("machdb_raft_members", "Voters and learners of shard 1.", raft.members.count)
+            gauge("machdb_raft_pending_proposals", "Writes proposed and not yet applied.", raft.pendingProposals)
+            gauge("machdb_raft_mailbox_depth", "Inputs queued for the Raft thread.", raft.mailboxDepth)
+        }
+        gauge("machdb_forward_queue_depth", "Requests waiting to be forwarded to the leader.", cluster.forwarder.depth)
         counter("machdb_group_commits_total", "Transactions committed by the group commit.", stats.batchesCommitted)
         counter("machdb_write_commands_total", "Write commands committed.", stats.commandsCommitted)
         out += "# HELP machdb_group_commit_batch_size Commands per group-commit transaction.\n"

@@ -1,6 +1,8 @@
+import Foundation
 import JSON
 import MicroHTTPD
 import Sharding
+import Replica
 import Storage
 import Sync
 
@@ -54,19 +56,65 @@ extension NodeService {
         }
     }
 
-    /// Hands a command to the store; `render` builds the answer once it is durable.
+    /// Hands a command to the write path — the store's group commit (standalone) or the Raft
+    /// log — and answers with `render` once it is durable. A follower forwards the request to
+    /// the leader (or redirects, when the client asks with `X-Machdb-Redirect: true`).
     func submit(_ operations: [WriteOperation], request: Request, _ responder: MeteredResponder,
                 render: @escaping @Sendable (CommandResult) -> Response) throws(Problem) {
-        guard isAccepting else { throw Problem(.notReady, "node is shutting down") }
+        guard isAccepting else {
+            // Stopping: a member of a group hands the write to the leader instead of failing it.
+            if let leader = cluster.replica?.status.leaderURL, leader != cluster.configuration.replica.url {
+                return forward(request, to: leader, responder)
+            }
+            throw Problem(.notReady, "node is shutting down")
+        }
         let command = WriteCommand(operations: operations, timestampMilliseconds: wallClockMilliseconds())
         let path = request.path
-        let queued = store.submit(command) { result in
+        switch cluster.mode {
+        case .switching:
+            throw Problem(.notReady, "node is starting replication; retry")
+        case .standalone:
+            let queued = store.submit(command) { result in
+                switch result {
+                case let .success(commandResult): responder.respond(render(commandResult))
+                case let .failure(error): responder.respond(self.problem(for: error).response(instance: path))
+                }
+            }
+            guard queued else { throw Problem(.overloaded, "write queue is full (\(store.statistics.queueCapacity) commands)") }
+        case let .raft(replica):
+            propose(command, via: replica, request: request, responder, render: render, attempt: 0)
+        }
+    }
+
+    /// Proposes through Raft; without a known leader (election, transfer) retries for a
+    /// little while instead of failing at once.
+    private func propose(_ command: WriteCommand, via replica: Replica, request: Request, _ responder: MeteredResponder,
+                         render: @escaping @Sendable (CommandResult) -> Response, attempt: Int) {
+        let path = request.path
+        replica.propose(command) { result in
             switch result {
-            case let .success(commandResult): responder.respond(render(commandResult))
-            case let .failure(error): responder.respond(self.problem(for: error).response(instance: path))
+            case let .success(commandResult):
+                responder.respond(render(commandResult))
+            case let .failure(.notLeader(url?)) where url != self.cluster.configuration.replica.url:
+                self.forward(request, to: url, responder)
+            case .failure(.notLeader):
+                guard attempt < 40 else {
+                    return responder.respond(Problem(.noLeader, "no leader elected; retry").response(instance: path))
+                }
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) {
+                    self.propose(command, via: replica, request: request, responder, render: render, attempt: attempt + 1)
+                }
+            case .failure(.timeout):
+                responder.respond(Problem(.writeTimeout, "the write was not applied in time; it may or may not have happened")
+                    .response(instance: path))
+            case let .failure(.overloaded(what)):
+                responder.respond(Problem(.overloaded, what).response(instance: path))
+            case .failure(.stopped):
+                responder.respond(Problem(.notReady, "node is shutting down").response(instance: path))
+            case let .failure(error):
+                responder.respond(Problem(.storageError, "\(error)").response(instance: path))
             }
         }
-        guard queued else { throw Problem(.overloaded, "write queue is full (\(store.statistics.queueCapacity) commands)") }
     }
 
     /// The answer to a one-operation write.
@@ -137,14 +185,40 @@ extension NodeService {
     // MARK: Reads
 
     func read(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
-        try checkConsistency(request)
         let ifNoneMatch = try request.header("if-none-match").map { value throws(Problem) in
             try Headers.tagList(value, header: "If-None-Match")
         }
         let path = request.path
-        try whenApplied(request, responder) {
+        try whenConsistent(request, responder) {
             responder.respond(self.documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
         }
+    }
+
+    /// Runs `read` when the request's consistency allows: `eventual` at once; `session` (the
+    /// default) once `X-Machdb-Min-Index` is applied; `strong` once the Raft read index
+    /// (confirmed by the leader's quorum) is applied here.
+    func whenConsistent(_ request: Request, _ responder: MeteredResponder, read: @escaping @Sendable () -> Void) throws(Problem) {
+        let consistency = request.queryValue("consistency") ?? "session"
+        guard ["eventual", "session", "strong"].contains(consistency) else {
+            throw Problem(.invalidParameter, "consistency must be eventual, session or strong")
+        }
+        if consistency == "strong", let replica = cluster.replica {
+            let path = request.path
+            replica.readIndex(timeoutMilliseconds: configuration.readWaitMilliseconds) { result in
+                switch result {
+                case .success:
+                    if !self.workers.submit(read) {
+                        responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
+                    }
+                case .failure(.notLeader), .failure(.timeout):
+                    responder.respond(Problem(.noLeader, "no leader confirmed the read in time; retry").response(instance: path))
+                case let .failure(error):
+                    responder.respond(Problem(.overloaded, "\(error)").response(instance: path))
+                }
+            }
+            return
+        }
+        try whenApplied(request, responder, read: read)
     }
 
     /// Runs `read` once this node has applied the request's `X-Machdb-Min-Index` (at once when
@@ -202,13 +276,6 @@ extension NodeService {
         do { list = try store.collections() } catch { throw problem(for: error) }
         let items = list.map { JSON.object([("name", .string($0.name)), ("count", .int($0.count))]) }
         return ResponseBody.json(.object([("collections", .array(items))]))
-    }
-
-    /// `consistency=eventual|session|strong`; a single node satisfies all three.
-    func checkConsistency(_ request: Request) throws(Problem) {
-        if let value = request.queryValue("consistency"), !["eventual", "session", "strong"].contains(value) {
-            throw Problem(.invalidParameter, "consistency must be eventual, session or strong")
-        }
     }
 
     func minimumIndex(_ request: Request) throws(Problem) -> UInt64? {

@@ -5,7 +5,6 @@ import Storage
 extension NodeService {
     /// `POST /v1/collections/{c}/query`: validated on the I/O thread, run on a worker.
     func query(_ request: Request, collection: String, _ responder: MeteredResponder) throws(Problem) {
-        try checkConsistency(request)
         let body = try jsonBody(request, limit: configuration.maxQueryBodyBytes, depth: configuration.maxJSONDepth)
         let parsed: DocumentQuery
         do {
@@ -25,7 +24,7 @@ extension NodeService {
                 responder.respond(self.problem(for: error).response(instance: path))
             }
         }
-        try whenApplied(request, responder) {
+        try whenConsistent(request, responder) {
             if !self.workers.submit(run) {
                 responder.respond(Problem(.overloaded, "too many queries queued").response(instance: path))
             }

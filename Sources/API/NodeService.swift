@@ -18,14 +18,16 @@ public final class NodeService: HTTPHandler {
     let metrics = RequestMetrics()
     let workers: WorkerPool
     let waiters: IndexWaiters
+    let cluster: ClusterController
     private let accepting = Atomic<Bool>(true)
     /// Boxed, not a bare closure in the Mutex (see `ServerProbe`).
     private let serverProbe = Mutex<ServerProbe?>(nil)
 
-    public init(configuration: NodeConfiguration, store: Store, logger: Logger) throws(ConfigurationError) {
+    public init(configuration: NodeConfiguration, store: Store, cluster: ClusterController, logger: Logger) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.store = store
+        self.cluster = cluster
         self.logger = logger
         workers = WorkerPool(name: "api-worker", threads: configuration.workerThreads, capacity: configuration.workerQueueCapacity)
         let waiters = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex)
@@ -95,10 +97,22 @@ public final class NodeService: HTTPHandler {
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)
-            responder.respond(cluster())
+            responder.respond(clusterView())
         case .adminBackup:
             try authorizeAdmin(request)
             try backup(request, responder)
+        case .adminTransferLeader:
+            try authorizeAdmin(request)
+            try transferLeader(request, responder)
+        case .raftMessages:
+            try authorizeInternal(request)
+            try raftMessages(request, responder)
+        case let .raftSnapshot(_, token):
+            try authorizeInternal(request)
+            try raftSnapshot(request, token: token, responder)
+        case .clusterJoin:
+            try authorizeInternal(request)
+            try clusterJoin(request, responder)
         }
     }
 
@@ -128,7 +142,9 @@ final class MeteredResponder: Responder, @unchecked Sendable {
 
     func respond(_ response: Response) {
         var response = response
-        response.addHeader("X-Machdb-Served-By", service.configuration.nodeID)
+        if !response.headers.contains(where: { $0.name.lowercased() == "x-machdb-served-by" }) {
+            response.addHeader("X-Machdb-Served-By", service.configuration.nodeID)  // a forwarded answer names its server
+        }
         let seconds = Double(monotonicNanoseconds() &- start) / 1e9
         service.metrics.record(routeClass, status: response.status, seconds: seconds)
         inner.respond(response)

@@ -25,21 +25,26 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case notReady = "not-ready"
     case queryTimeout = "query-timeout"
     case indexNotReached = "index-not-reached"
+    case noLeader = "no-leader"
+    case writeTimeout = "write-timeout"
+    case notInCluster = "not-in-cluster"
+    case transferFailed = "transfer-failed"
+    case invalidRequest = "invalid-request"
     case storageError = "storage-error"
     case internalError = "internal"
 
     public var status: Int {
         switch self {
         case .invalidJSON, .jsonTooDeep, .invalidID, .invalidCollection, .invalidHeader, .invalidParameter,
-             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch: 400
+             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch, .invalidRequest: 400
         case .unauthorized: 401
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .notJSON: 409
+        case .notJSON, .notInCluster, .transferFailed: 409
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
-        case .overloaded, .notReady, .queryTimeout: 503
+        case .overloaded, .notReady, .queryTimeout, .noLeader, .writeTimeout: 503
         case .indexNotReached: 504
         case .storageError, .internalError: 500
         }
@@ -69,6 +74,11 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .notReady: "Node not ready"
         case .queryTimeout: "Query took too long"
         case .indexNotReached: "Index not reached in time"
+        case .noLeader: "No leader"
+        case .writeTimeout: "Write not applied in time"
+        case .notInCluster: "Node is not in a cluster"
+        case .transferFailed: "Leadership transfer failed"
+        case .invalidRequest: "Invalid request"
         case .storageError: "Storage error"
         case .internalError: "Internal error"
         }
@@ -88,7 +98,7 @@ public struct Problem: Error, Sendable {
         self.type = type
         self.detail = detail
         self.headers = headers
-        if type == .overloaded || type == .notReady || type == .queryTimeout,
+        if type.status == 503,
            !headers.contains(where: { $0.name == "Retry-After" }) {
             self.headers.append(("Retry-After", "1"))
         }

@@ -10,6 +10,10 @@ enum Route: Equatable {
     case query(collection: String)
     case bulk
     case adminCluster, adminBackup
+    case adminTransferLeader(shard: Int)
+    case raftMessages(shard: Int)
+    case raftSnapshot(shard: Int, token: String)
+    case clusterJoin
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -34,6 +38,15 @@ enum Route: Equatable {
         case 3 where parts[0] == "admin" && parts[1] == "v1":
             if parts[2] == "cluster" { return .adminCluster }
             if parts[2] == "backup" { return .adminBackup }
+        case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "transfer-leader":
+            return .adminTransferLeader(shard: try shard(parts[3]))
+        case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
+            return .clusterJoin
+        case 5 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "messages":
+            return .raftMessages(shard: try shard(parts[3]))
+        case 6 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "snapshots":
+            guard let token = PercentEncoding.decode(parts[5]), !token.isEmpty else { break }
+            return .raftSnapshot(shard: try shard(parts[3]), token: token)
         case 4 where parts[0] == "v1" && parts[1] == "collections":
             if parts[3] == "docs" { return .documents(collection: try name(parts[2], .invalidCollection, "collection name")) }
             if parts[3] == "query" { return .query(collection: try name(parts[2], .invalidCollection, "collection name")) }
@@ -46,10 +59,17 @@ enum Route: Equatable {
         throw Problem(.notFound, "no route for \(path)")
     }
 
+    /// Shard ids: this build has one shard (1) holding every bucket.
+    private static func shard(_ raw: Substring) throws(Problem) -> Int {
+        guard raw == "1" else { throw Problem(.notFound, "no shard \(raw) (this cluster has shard 1)") }
+        return 1
+    }
+
     var allowedMethods: [String] {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup: ["GET", "HEAD"]
-        case .documents, .query, .bulk: ["POST"]
+        case .documents, .query, .bulk, .adminTransferLeader, .raftMessages, .clusterJoin: ["POST"]
+        case .raftSnapshot: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
         }
     }
@@ -57,7 +77,8 @@ enum Route: Equatable {
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
-        case .adminCluster, .adminBackup: .admin
+        case .adminCluster, .adminBackup, .adminTransferLeader: .admin
+        case .raftMessages, .raftSnapshot, .clusterJoin: .internal
         case .collections: .read
         case .documents, .bulk: .write
         case .query: .query

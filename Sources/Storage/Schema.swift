@@ -8,14 +8,23 @@ import SQLite
 ///   `write_index` is the index of the command that last wrote the row.
 /// - `collections`: live-document count per collection, maintained by apply in the same
 ///   transaction as the documents it counts.
-/// - `meta`: `schema_version` and `applied_index` (the last command applied, committed with it).
+/// - `meta`: `schema_version` and `applied_index` (the last command applied, committed with it;
+///   in Raft mode the last log entry applied).
+///
+/// Version 2 adds Raft replication (see ``RaftStore``), unused by a single node (Mach I):
+/// - `raft_log`: the persisted log entries, `idx` from the compaction point + 1 on, contiguous.
+/// - `raft_state`: one row once the node is in Raft mode (none before): the hard state
+///   (`term`, `vote`, `commit_index`), the compaction point (`compact_index`, `compact_term`)
+///   and the configuration as of `applied_index` (`conf_state`, RaftCore's encoding).
+/// - `members`: the replicated directory of nodes (name, Raft id, URL, level), applied from
+///   the log like documents. Unsigned 64-bit values are stored by bit pattern.
 ///
 /// The file is marked with `PRAGMA application_id` so a foreign SQLite file is recognized.
 enum Schema {
     /// 'mach' in ASCII.
     static let applicationID: Int64 = 0x6D61_6368
     /// The version this build writes; migrations bring older files up to it.
-    static let currentVersion: Int64 = 1
+    static let currentVersion: Int64 = 2
 
     /// `migrations[v - 1]` turns an empty database (v = 1) or version v - 1 into version v.
     static let migrations: [String] = [
@@ -47,6 +56,33 @@ enum Schema {
             name  TEXT PRIMARY KEY,
             count INTEGER NOT NULL CHECK (count >= 0)
         ) WITHOUT ROWID;
+        """,
+        """
+        CREATE TABLE raft_log (
+            idx  INTEGER PRIMARY KEY,
+            term INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            data BLOB    NOT NULL
+        );
+
+        CREATE TABLE raft_state (
+            singleton     INTEGER PRIMARY KEY CHECK (singleton = 1),
+            mode          TEXT    NOT NULL CHECK (mode = 'raft'),
+            term          INTEGER NOT NULL,
+            vote          INTEGER NOT NULL,
+            commit_index  INTEGER NOT NULL,
+            compact_index INTEGER NOT NULL,
+            compact_term  INTEGER NOT NULL,
+            conf_state    BLOB    NOT NULL
+        );
+
+        CREATE TABLE members (
+            raft_id         INTEGER PRIMARY KEY,
+            id              TEXT    NOT NULL UNIQUE,
+            url             TEXT    NOT NULL,
+            level           INTEGER NOT NULL,
+            joined_at_index INTEGER NOT NULL
+        );
         """,
     ]
 
@@ -95,5 +131,17 @@ enum Schema {
         guard let version, let applied, applied >= 0 else { throw .corrupt("not a machdb database (meta rows missing)") }
         guard version >= 1 else { throw .corrupt("schema version \(version) is invalid") }
         return version
+    }
+}
+
+extension Schema {
+    /// True when the database belongs to a Raft group (a `raft_state` row exists).
+    static func isRaftMode(_ connection: Connection) throws(StorageError) -> Bool {
+        try sqlite { () throws(SQLite.Error) in
+            let tables = try connection.scalarInt64(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'raft_state'") ?? 0
+            guard tables > 0 else { return false }
+            return (try connection.scalarInt64("SELECT count(*) FROM raft_state") ?? 0) > 0
+        }
     }
 }

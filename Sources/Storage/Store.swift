@@ -13,15 +13,25 @@ import Synchronization
 /// Life cycle: `init` opens (creating or migrating the file) and starts the committer;
 /// ``close()`` stops accepting writes, commits what is queued, joins the committer and closes
 /// the connections. Every method may be called from any thread.
+///
+/// Raft mode (see `Store+Raft.swift`): ``startRaft(bootstrap:selfRaftID:selfMember:)`` stops
+/// the committer and hands the writer connection to a ``RaftStore``, which then applies the
+/// replicated log; reads, ``appliedIndex``, ``onApplied(_:)`` and ``statistics`` work alike.
+/// A file already in Raft mode opens without a committer (``submit(_:completion:)`` refuses).
 public final class Store: Sendable {
     public let configuration: StoreConfiguration
     let logger: Logger
     let queue: BoundedQueue<PendingCommand>
     let state: CommitState
     let readers: ReaderPool
-    private let accepting = Atomic(true)
-    /// The committer thread until ``close()`` joins it.
-    private let committerThread: Mutex<pthread_t?>
+    let accepting: Atomic<Bool>
+    /// The committer thread until ``close()`` (or ``startRaft``) joins it.
+    let committerThread: Mutex<pthread_t?>
+    /// The writer connection, kept for ``startRaft`` to take once the committer has stopped
+    /// (never used through here while the committer runs). Emptied by ``close()``.
+    let writerSlot: Mutex<Connection?>
+    /// The file belongs to a Raft group (found at open, or set by ``startRaft``).
+    let raftMode: Atomic<Bool>
 
     /// Opens the store at `configuration.path` (creating the file and schema when missing,
     /// migrating an older schema) and starts the committer thread.
@@ -31,6 +41,7 @@ public final class Store: Sendable {
         self.logger = logger
         let writer = try Store.openWriter(configuration)
         try Schema.migrate(writer)
+        let isRaft = try Schema.isRaftMode(writer)
         let (applied, live) = try sqlite { () throws(SQLite.Error) in
             (try writer.scalarInt64("SELECT value FROM meta WHERE key = 'applied_index'") ?? 0,
              try writer.scalarInt64("SELECT coalesce(sum(count), 0) FROM collections") ?? 0)
@@ -39,12 +50,22 @@ public final class Store: Sendable {
         queue = BoundedQueue(capacity: configuration.writeQueueCapacity)
         readers = ReaderPool(path: configuration.path, capacity: configuration.readerPoolSize,
                              waitMilliseconds: configuration.queryTimeoutMilliseconds)
-        let applier = try Applier(connection: writer, maxJSONDepth: configuration.maxJSONDepth)
-        let committer = Committer(queue: queue, connection: writer, applier: applier, state: state,
-                                  logger: logger, maxBatch: configuration.maxBatch)
-        committerThread = Mutex(try Committer.start(committer))
+        writerSlot = Mutex(writer)
+        raftMode = Atomic(isRaft)
+        accepting = Atomic(!isRaft)
+        if isRaft {
+            // The log decides what is applied: no committer (startRaft takes the writer).
+            queue.close()
+            committerThread = Mutex(nil)
+        } else {
+            let applier = try Applier(connection: writer, maxJSONDepth: configuration.maxJSONDepth)
+            let committer = Committer(queue: queue, connection: writer, applier: applier, state: state,
+                                      logger: logger, maxBatch: configuration.maxBatch)
+            committerThread = Mutex(try Committer.start(committer))
+        }
         logger.info("store opened", metadata: [
             "path": "\(configuration.path)", "applied_index": "\(applied)", "documents": "\(live)",
+            "mode": "\(isRaft ? "raft" : "single")",
         ])
     }
 
@@ -87,16 +108,24 @@ public final class Store: Sendable {
     /// ``StorageError/invalidCommand(_:)`` (before this returns true).
     public func submit(_ command: WriteCommand, completion: @escaping @Sendable (Result<CommandResult, StorageError>) -> Void) -> Bool {
         guard accepting.load(ordering: .relaxed) else { return false }
+        if let refusal = Store.invalidPatch(in: command) {
+            completion(.failure(refusal))
+            return true
+        }
+        return queue.push(PendingCommand(command: command, completion: completion))
+    }
+
+    /// ``StorageError/invalidCommand(_:)`` naming the first PATCH whose body is not JSON, or nil.
+    static func invalidPatch(in command: WriteCommand) -> StorageError? {
         for (offset, operation) in command.operations.enumerated() {
             guard case let .patch(collection, id, patch, _) = operation else { continue }
             do {
                 _ = try JSON.parse(patch, maxDepth: .max)
             } catch {
-                completion(.failure(.invalidCommand("operation \(offset) (patch of \(collection)/\(id)): patch is not JSON: \(error)")))
-                return true
+                return .invalidCommand("operation \(offset) (patch of \(collection)/\(id)): patch is not JSON: \(error)")
             }
         }
-        return queue.push(PendingCommand(command: command, completion: completion))
+        return nil
     }
 
     /// The index of the last command applied and durable.
@@ -112,9 +141,19 @@ public final class Store: Sendable {
     /// the read connections (lent ones close when returned). Idempotent; a concurrent call
     /// returns once the store is closed.
     public func close() {
+        let stopped = stopCommitter()
+        writerSlot.withLock { $0 = nil }
+        readers.close()
+        if stopped { logger.info("store closed", metadata: ["applied_index": "\(appliedIndex)"]) }
+    }
+
+    /// Stops accepting writes, closes the queue and joins the committer (which commits what
+    /// is queued first). Returns false when it was already stopped (or never ran).
+    @discardableResult
+    func stopCommitter() -> Bool {
         accepting.store(false, ordering: .relaxed)
         queue.close()
-        let stopped = committerThread.withLock { thread in
+        return committerThread.withLock { thread in
             guard let running = thread else { return false }
             thread = nil
             if pthread_equal(running, pthread_self()) != 0 {
@@ -124,8 +163,6 @@ public final class Store: Sendable {
             }
             return true
         }
-        readers.close()
-        if stopped { logger.info("store closed", metadata: ["applied_index": "\(appliedIndex)"]) }
     }
 
     // MARK: Statistics

@@ -11,7 +11,7 @@ public enum Precondition: Sendable, Equatable {
 }
 
 /// One change to one document.
-public enum WriteOperation: Sendable {
+public enum WriteOperation: Sendable, Equatable {
     /// Creates or replaces the document with `body`, stored byte-exact. When `isJSON`, `body`
     /// must be valid JSON nested at most `maxJSONDepth` levels: the caller has checked it.
     case put(collection: String, id: String, contentType: String, body: [UInt8], isJSON: Bool, precondition: Precondition)
@@ -39,7 +39,7 @@ public enum WriteOperation: Sendable {
 ///
 /// Applying a command is deterministic: everything that depends on time or randomness (the
 /// timestamp, server-chosen ids) is decided before it is submitted.
-public struct WriteCommand: Sendable {
+public struct WriteCommand: Sendable, Equatable {
     /// Applied in order; each succeeds or fails on its own.
     public var operations: [WriteOperation]
     /// Stored as `updated_at` of every document the command writes (ms since the Unix epoch).

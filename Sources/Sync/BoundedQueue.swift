@@ -50,6 +50,9 @@ public final class BoundedQueue<Element: Sendable>: @unchecked Sendable {
         }
     }
 
+    /// True once `close()` was called.
+    public var isClosed: Bool { lock.withLock { closed } }
+
     /// Refuses further pushes and wakes every waiting consumer.
     public func close() {
         lock.withLock {

@@ -7,18 +7,19 @@ import JSON
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and operate a running node.",
-        subcommands: [Cluster.self, Backup.self]
+        subcommands: [Cluster.self, Backup.self, TransferLeader.self]
     )
 
     struct Connection: ParsableArguments {
         @Option(help: "URL of any node.") var url = ProcessInfo.processInfo.environment["MACHDB_URL"] ?? "http://127.0.0.1:8080"
         @Option(help: "Admin bearer token (default: MACHDB_ADMIN_TOKEN).") var adminToken: String?
 
-        func request(_ path: String, timeoutMilliseconds: Int = 10_000) -> ClientRequest {
+        func request(_ path: String, method: String = "GET", body: [UInt8] = [], timeoutMilliseconds: Int = 10_000) -> ClientRequest {
             var headers: [(name: String, value: String)] = []
             if let token = adminToken ?? ProcessInfo.processInfo.environment["MACHDB_ADMIN_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
             let base = url.hasSuffix("/") ? String(url.dropLast()) : url
-            return ClientRequest(method: "GET", url: base + path, headers: headers, timeoutMilliseconds: timeoutMilliseconds)
+            if !body.isEmpty { headers.append(("Content-Type", "application/json")) }
+            return ClientRequest(method: method, url: base + path, headers: headers, body: body, timeoutMilliseconds: timeoutMilliseconds)
         }
     }
 
@@ -75,6 +76,24 @@ struct Ctl: ParsableCommand {
             if FileManager.default.fileExists(atPath: file) { try FileManager.default.removeItem(atPath: file) }
             try FileManager.default.moveItem(atPath: temporary, toPath: file)
             print("backup written: \(file) (\(written) bytes, index \(response.header("x-machdb-index") ?? "?"))")
+        }
+    }
+}
+
+extension Ctl {
+    struct TransferLeader: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "transfer-leader", abstract: "Hand a shard's leadership to another caught-up voter.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Shard id.") var shard = 1
+        @Option(help: "Node id of the new leader.") var to: String
+
+        func run() throws {
+            let body = JSON.object([("to", .string(to))]).encoded()
+            let response = try HTTPClient().perform(
+                connection.request("/admin/v1/shards/\(shard)/transfer-leader", method: "POST", body: body, timeoutMilliseconds: 30_000))
+            try Ctl.check(response)
+            print("shard \(shard) leader: \((try? JSON.parse(response.body))?["leader"]?.stringValue ?? to)")
         }
     }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import MicroHTTPD
+import Replica
 import Storage
 
 /// `machdb serve`: runs one node.
@@ -14,14 +15,14 @@ struct Serve: ParsableCommand {
     static let valueFlags: [String] = [
         "node-id", "data-dir", "listen", "advertise", "join", "level", "cluster-token", "admin-token",
         "hook-url", "hook-secret", "config", "restore", "max-body-bytes", "max-json-depth", "connection-limit",
-        "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level",
+        "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level", "snapshot-rate", "snapshot-entries",
     ]
 
     @Option(help: "Node id, unique in the cluster.") var nodeID = "n1"
     @Option(help: "Directory for this node's database.") var dataDir = "./data"
     @Option(help: "Address to listen on, IPv4 host:port.") var listen = "127.0.0.1:8080"
     @Option(help: "URL other nodes and clients use to reach this node (default: http://<listen>).") var advertise: String?
-    @Option(help: "URL of a node of the cluster to join (replication; not in this single-node build).") var join: String?
+    @Option(help: "URL of any node of the cluster to join; this node enters as a learner and is promoted once caught up.") var join: String?
     @Option(help: "Node size class 1...5 (bigger nodes lead).") var level = 1
     @Option(help: "Token nodes present to each other on /internal routes.") var clusterToken: String?
     @Option(help: "Bearer token for /admin routes (required unless listening on loopback).") var adminToken: String?
@@ -38,11 +39,15 @@ struct Serve: ParsableCommand {
     @Option(help: "Longest a query may run, in milliseconds.") var queryTimeout = 5_000
     @Option(help: "Longest a read waits for X-Machdb-Min-Index, in milliseconds.") var readWait = 2_000
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "Bytes per second this node serves snapshots at, at most (default: unlimited).") var snapshotRate: Int?
+    @Option(help: "Compact the Raft log once it holds this many applied entries (a lagging node then gets a snapshot).") var snapshotEntries = 20_000
 
     func validate() throws {
-        if join != nil {
-            throw ValidationError("--join: this build runs a single node (Mach I); replication is not available yet")
+        if let join, !(join.hasPrefix("http://") || join.hasPrefix("https://")) {
+            throw ValidationError("--join takes a node URL like http://127.0.0.1:7001")
         }
+        if snapshotEntries < 16 { throw ValidationError("--snapshot-entries must be at least 16") }
+        if let snapshotRate, snapshotRate < 4096 { throw ValidationError("--snapshot-rate must be at least 4096 bytes/s") }
         if hookURL != nil || hookSecret != nil {
             throw ValidationError("--hook-url/--hook-secret: the Load Manager is not available in this build yet")
         }
@@ -99,7 +104,20 @@ struct Serve: ParsableCommand {
         nodeConfiguration.scratchDirectory = dataDirectory
         var apiLogger = Logger(label: "machdb.api")
         apiLogger[metadataKey: "node"] = "\(nodeID)"
-        let service = try NodeService(configuration: nodeConfiguration, store: store, logger: apiLogger)
+        var replicaConfiguration = ReplicaConfiguration(nodeID: nodeID, raftID: RaftID.of(nodeID),
+                                                        url: nodeConfiguration.advertiseURL, randomSeed: UInt64.random(in: 1...UInt64.max))
+        replicaConfiguration.level = level
+        replicaConfiguration.compactionThreshold = UInt64(snapshotEntries)
+        replicaConfiguration.keepEntries = UInt64(max(1, min(2_000, snapshotEntries / 4)))
+        var clusterConfiguration = ClusterConfiguration(clusterToken: clusterToken, replica: replicaConfiguration)
+        clusterConfiguration.snapshotBytesPerSecond = snapshotRate
+        var raftLogger = Logger(label: "machdb.raft")
+        raftLogger[metadataKey: "node"] = "\(nodeID)"
+        let cluster = try ClusterController(configuration: clusterConfiguration, store: store, logger: raftLogger)
+        if store.isRaftMode {
+            try cluster.startRaft(bootstrap: false)  // a member of a group already: resume from its log
+        }
+        let service = try NodeService(configuration: nodeConfiguration, store: store, cluster: cluster, logger: apiLogger)
 
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.host = host
@@ -115,13 +133,28 @@ struct Serve: ParsableCommand {
             "applied_index": "\(store.appliedIndex)", "admin_token": "\(adminToken == nil ? "none (loopback only)" : "set")",
         ])
 
+        if let join, cluster.replica == nil || store.appliedIndex == 0 {
+            do {
+                try cluster.join(via: join)
+            } catch {
+                logger.critical("join failed", metadata: ["error": "\(error)"])
+                cluster.close()
+                store.close()
+                service.close()
+                server.shutdown()
+                throw ExitCode(3)
+            }
+        }
+
         let signal = Signals.wait()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        cluster.replica?.handOver()
         service.beginShutdown()
         server.quiesce()
         let deadline = Date().addingTimeInterval(30)
         while server.inFlight > 0 && Date() < deadline { usleep(5_000) }
         if server.inFlight > 0 { logger.warning("requests still in flight at shutdown", metadata: ["count": "\(server.inFlight)"]) }
+        cluster.close()
         store.close()
         service.close()
         while server.inFlight > 0 && Date() < deadline { usleep(5_000) }

@@ -14,7 +14,8 @@ DOC = "/v1/collections/{collection}/docs/{id}"
 
 # Every (method, path) the server serves. A route added to the server or to the spec
 # without the other fails test_operations_match_served_routes.
-# HEAD is served wherever GET is (docs/API.md, "Common rules").
+# HEAD is served wherever GET is (docs/API.md, "Common rules"), except on the internal
+# snapshot route.
 SERVED_ROUTES = {
     ("PUT", DOC),
     ("GET", DOC),
@@ -36,6 +37,12 @@ SERVED_ROUTES = {
     ("HEAD", "/admin/v1/cluster"),
     ("GET", "/admin/v1/backup"),
     ("HEAD", "/admin/v1/backup"),
+    ("POST", "/admin/v1/shards/{shard}/transfer-leader"),
+    # Node-to-node routes (cluster token). The snapshot route is GET only: no HEAD
+    # (Route.allowedMethods).
+    ("POST", "/internal/v1/raft/{shard}/messages"),
+    ("GET", "/internal/v1/raft/{shard}/snapshots/{token}"),
+    ("POST", "/internal/v1/cluster/join"),
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -114,7 +121,7 @@ def test_errors_are_problems_and_405_is_not_per_operation(spec):
             assert content["application/problem+json"]["schema"]["$ref"] == problem
 
 
-def test_admin_routes_need_the_admin_token_and_others_none(spec):
+def test_admin_routes_need_the_admin_token_internal_the_cluster_token_and_others_none(spec):
     assert spec.get("security") == []
     schemes = spec["components"]["securitySchemes"]
     for name in ("adminToken", "clusterToken"):
@@ -122,6 +129,9 @@ def test_admin_routes_need_the_admin_token_and_others_none(spec):
     for method, path, op in operations(spec):
         if path.startswith("/admin/"):
             assert op.get("security") == [{"adminToken": []}], f"{method} {path}"
+            assert "401" in op["responses"], f"{method} {path}"
+        elif path.startswith("/internal/"):
+            assert op.get("security") == [{"clusterToken": []}], f"{method} {path}"
             assert "401" in op["responses"], f"{method} {path}"
         else:
             assert "security" not in op, f"{method} {path}"

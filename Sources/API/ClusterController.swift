@@ -1,0 +1,160 @@
+import Curl
+import Foundation
+import JSON
+import Logging
+import PeerTransport
+import RaftCore
+import Replica
+import Storage
+import Sync
+import Synchronization
+
+/// Settings for taking part in a cluster.
+public struct ClusterConfiguration: Sendable {
+    public var clusterToken: String?
+    /// Bytes per second a snapshot is served at, at most (nil: unlimited).
+    public var snapshotBytesPerSecond: Int?
+    public var replica: ReplicaConfiguration
+    public var forwardThreads: Int = 8
+    public var forwardQueueCapacity: Int = 4_096
+
+    public init(clusterToken: String?, replica: ReplicaConfiguration) {
+        self.clusterToken = clusterToken
+        self.replica = replica
+    }
+}
+
+/// How this node writes: alone (Mach I: the store's group commit, no log) or as a member of
+/// a Raft group. A Mach I node turns into a one-voter Raft group when the first node asks to
+/// join (its documents become the state at the group's first index), and stays one.
+public final class ClusterController: Sendable {
+    public enum Mode: Sendable {
+        case standalone
+        case switching
+        case raft(Replica)
+    }
+
+    let configuration: ClusterConfiguration
+    let store: Store
+    let logger: Logger
+    let transport: PeerTransport
+    let snapshotServer: SnapshotServer
+    let forwarder: Forwarder
+    private let modeState = Mutex<Mode>(.standalone)
+    private let snapshots = Mutex<SnapshotFiles?>(nil)
+
+    public init(configuration: ClusterConfiguration, store: Store, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        var transportConfiguration = TransportConfiguration()
+        transportConfiguration.clusterToken = configuration.clusterToken
+        try transportConfiguration.validate()
+        transport = PeerTransport(configuration: transportConfiguration, logger: logger)
+        snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
+        forwarder = Forwarder(threads: configuration.forwardThreads, capacity: configuration.forwardQueueCapacity)
+    }
+
+    public var mode: Mode { modeState.withLock { $0 } }
+
+    public var replica: Replica? {
+        if case let .raft(replica) = mode { return replica }
+        return nil
+    }
+
+    /// Starts Raft on this node's store: `bootstrap` for a group of one (Mach I → cluster),
+    /// false to join (a snapshot from the leader will fill it). Idempotent.
+    @discardableResult
+    public func startRaft(bootstrap: Bool) throws -> Replica {
+        let proceed: Bool = modeState.withLock { mode in
+            if case .standalone = mode { mode = .switching; return true }
+            return false
+        }
+        guard proceed else {
+            while true {
+                switch mode {
+                case let .raft(replica): return replica
+                case .switching: usleep(1_000)
+                case .standalone: return try startRaft(bootstrap: bootstrap)
+                }
+            }
+        }
+        do {
+            let settings = configuration.replica
+            let me = Member(id: settings.nodeID, raftID: settings.raftID, url: settings.url, level: settings.level,
+                            joinedAtIndex: 0)
+            let raftStore = try store.startRaft(bootstrap: bootstrap, selfRaftID: settings.raftID, selfMember: me)
+            snapshots.withLock { $0 = raftStore.snapshots }
+            transport.onUnreachable { _ in }
+            let replica = try Replica(configuration: settings, raftStore: raftStore, transport: transport,
+                                      clusterToken: configuration.clusterToken, logger: logger)
+            transport.onUnreachable { [weak replica] id in replica?.reportUnreachable(id) }
+            modeState.withLock { $0 = .raft(replica) }
+            logger.info("raft mode", metadata: ["bootstrap": "\(bootstrap)", "applied_index": "\(store.appliedIndex)"])
+            return replica
+        } catch {
+            modeState.withLock { $0 = .standalone }
+            throw error
+        }
+    }
+
+    /// The snapshot file registered under `token`, for the internal snapshot route.
+    func snapshotFile(token: String) -> (path: String, size: Int64, checksum: UInt64)? {
+        snapshots.withLock { $0 }?.file(token: token)
+    }
+
+    /// Asks the cluster at `url` to admit this node, retrying until `deadline` (the node
+    /// answering may not be the leader, or no leader may be elected yet).
+    public func join(via url: String, timeoutSeconds: Int = 60) throws {
+        let replica = try startRaft(bootstrap: false)
+        let settings = configuration.replica
+        let body = JSON.object([
+            ("id", .string(settings.nodeID)), ("url", .string(settings.url)), ("level", .int(settings.level)),
+        ]).encoded()
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        if let auth = InternalAuth.headerValue(clusterToken: configuration.clusterToken) { headers.append(("Authorization", auth)) }
+        let client = try HTTPClient()
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
+        var lastError = "no answer"
+        while Date() < deadline {
+            do {
+                let response = try client.perform(ClientRequest(method: "POST", url: url + "/internal/v1/cluster/join",
+                                                                headers: headers, body: body, timeoutMilliseconds: 25_000))
+                if response.status == 200, let answer = try? JSON.parse(response.body) {
+                    let members = (answer["members"]?.elements ?? []).compactMap(Member.init(json:))
+                    replica.learn(peers: members)
+                    logger.info("joined the cluster", metadata: ["via": "\(url)", "members": "\(members.map(\.id))"])
+                    return
+                }
+                lastError = "HTTP \(response.status): \(response.text.prefix(300))"
+                if response.status == 401 || response.status == 400 { break }
+            } catch {
+                lastError = "\(error)"
+            }
+            usleep(300_000)
+        }
+        throw ClusterError(message: "could not join via \(url): \(lastError)")
+    }
+
+    public func close() {
+        if let replica { replica.shutdown() }
+        _ = transport.close()
+        forwarder.close()
+    }
+}
+
+public struct ClusterError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
+
+extension Member {
+    init?(json: JSON) {
+        guard let id = json["id"]?.stringValue, let url = json["url"]?.stringValue else { return nil }
+        self.init(id: id, raftID: RaftID.of(id), url: url, level: Int(json["level"]?.intValue ?? 1), joinedAtIndex: 0)
+    }
+
+    var json: JSON {
+        .object([("id", .string(id)), ("url", .string(url)), ("level", .int(level))])
+    }
+}

@@ -1,0 +1,174 @@
+import Curl
+import JSON
+import MicroHTTPD
+import PeerTransport
+import RaftCore
+import Replica
+import Storage
+
+extension NodeService {
+    // MARK: Forwarding to the leader
+
+    /// Relays a write to the leader and its answer back (or answers 307 when the client asked
+    /// for redirects with `X-Machdb-Redirect: true`). A request that was already forwarded
+    /// once is not forwarded again: no loops while leadership moves.
+    func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder) {
+        let path = request.path
+        let target = leaderURL + path + Self.queryString(request.query)
+        if request.header("x-machdb-redirect")?.lowercased() == "true" {
+            return responder.respond(Response(status: 307, headers: [("Location", target), ("Content-Length", "0")]))
+        }
+        if request.header("x-machdb-forwarded") != nil {
+            return responder.respond(Problem(.noLeader, "leadership is moving; retry").response(instance: path))
+        }
+        var headers: [(name: String, value: String)] = [("X-Machdb-Forwarded", configuration.nodeID)]
+        for name in ["content-type", "if-match", "if-none-match", "authorization", "x-machdb-min-index"] {
+            if let value = request.header(name) { headers.append((name, value)) }
+        }
+        let outgoing = ClientRequest(method: request.method, url: target, headers: headers, body: request.body,
+                                     timeoutMilliseconds: 15_000)
+        let queued = cluster.forwarder.send(outgoing) { result in
+            switch result {
+            case let .success(answer):
+                let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
+                                         "retry-after", "www-authenticate", "allow"]
+                responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
+                                           body: .bytes(answer.body)))
+            case let .failure(error):
+                responder.respond(Problem(.noLeader, "the leader did not answer (\(error.message)); retry").response(instance: path))
+            }
+        }
+        if !queued { responder.respond(Problem(.overloaded, "too many requests being forwarded").response(instance: path)) }
+    }
+
+    static func queryString(_ query: [(name: String, value: String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        return "?" + query.map { "\(percentEncode($0.name))=\(percentEncode($0.value))" }.joined(separator: "&")
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(UnicodeScalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    // MARK: Internal routes (cluster token)
+
+    func authorizeInternal(_ request: Request) throws(Problem) {
+        guard InternalAuth.check(authorizationHeader: request.header("authorization"), clusterToken: cluster.configuration.clusterToken) else {
+            throw Problem(.unauthorized, "internal routes need Authorization: Bearer <cluster token>",
+                          headers: [("WWW-Authenticate", #"Bearer realm="machdb-cluster""#)])
+        }
+    }
+
+    func raftMessages(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        guard let replica = cluster.replica else { throw Problem(.notInCluster, "this node is not in a Raft group") }
+        let messages: [Message]
+        do {
+            messages = try MessageBatch.decode(request.body, maxBytes: 64 << 20)
+        } catch {
+            throw Problem(.invalidRequest, "bad message batch: \(error)")
+        }
+        replica.deliver(messages)
+        responder.respond(Response(status: 204))
+    }
+
+    func raftSnapshot(_ request: Request, token: String, _ responder: MeteredResponder) throws(Problem) {
+        guard let file = cluster.snapshotFile(token: token) else { throw Problem(.notFound, "no snapshot \(token)") }
+        guard let offset = Int64(request.queryValue("offset") ?? "0"), offset >= 0,
+              let length = Int(request.queryValue("length") ?? "1048576"), (1...(16 << 20)).contains(length) else {
+            throw Problem(.invalidParameter, "offset must be >= 0 and length 1...16777216")
+        }
+        let path = request.path
+        let server = cluster.snapshotServer
+        try offload {
+            do {
+                let chunk = try server.chunk(token: token, path: file.path, size: file.size, checksum: file.checksum, offset: offset, maxLength: length)
+                responder.respond(Response(status: 200, headers: chunk.headers,
+                                           body: .bytes(chunk.bytes)))
+            } catch {
+                responder.respond(Problem(.invalidParameter, "\(error)").response(instance: path))
+            }
+        }
+    }
+
+    /// `POST /internal/v1/cluster/join {"id", "url", "level"}`: admits a node. A standalone
+    /// (Mach I) node first becomes a one-voter Raft group; a follower forwards to the leader.
+    func clusterJoin(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        let body = try jsonBody(request, limit: 64 << 10, depth: 8)
+        guard let id = body["id"]?.stringValue, Names.isValid(id), let url = body["url"]?.stringValue,
+              url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw Problem(.invalidRequest, #"join takes {"id": "<node id>", "url": "http://host:port", "level": 1..5}"#)
+        }
+        let level = Int(body["level"]?.intValue ?? 1)
+        guard (1...5).contains(level) else { throw Problem(.invalidRequest, "level must be 1...5") }
+        guard id != configuration.nodeID else { throw Problem(.invalidRequest, "a node cannot join itself") }
+        let member = Member(id: id, raftID: RaftID.of(id), url: url, level: level, joinedAtIndex: 0)
+        let path = request.path
+        try offload {
+            let replica: Replica
+            do {
+                replica = try self.cluster.startRaft(bootstrap: true)
+            } catch {
+                return responder.respond(Problem(.storageError, "cannot start replication: \(error)").response(instance: path))
+            }
+            replica.addMember(member) { result in
+                switch result {
+                case .success:
+                    var members = replica.status.members.map { Member(id: $0.id, raftID: $0.raftID, url: $0.url, level: $0.level, joinedAtIndex: 0) }
+                    if !members.contains(where: { $0.raftID == member.raftID }) { members.append(member) }
+                    responder.respond(ResponseBody.json(.object([
+                        ("members", .array(members.map(\.json))),
+                        ("leader", .string(replica.status.leaderID ?? self.configuration.nodeID)),
+                    ])))
+                case let .failure(.notLeader(url?)) where url != self.cluster.configuration.replica.url:
+                    self.forward(request, to: url, responder)
+                case let .failure(error):
+                    responder.respond(Problem(.noLeader, "cannot admit \(id) now: \(error)").response(instance: path))
+                }
+            }
+        }
+    }
+
+    // MARK: Admin
+
+    /// `POST /admin/v1/shards/1/transfer-leader {"to": "n3"}`.
+    func transferLeader(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        guard let replica = cluster.replica else { throw Problem(.notInCluster, "a single node has no one to hand leadership to") }
+        let body = try jsonBody(request, limit: 4 << 10, depth: 4)
+        guard let target = body["to"]?.stringValue, Names.isValid(target) else {
+            throw Problem(.invalidRequest, #"transfer-leader takes {"to": "<node id>"}"#)
+        }
+        guard replica.status.members.contains(where: { $0.id == target && $0.isVoter }) else {
+            throw Problem(.transferFailed, "\(target) is not a voter of shard 1")
+        }
+        let status = replica.status
+        if status.leaderID == target {
+            return responder.respond(ResponseBody.json(.object([("leader", .string(target))])))
+        }
+        if !status.isLeader {
+            guard let url = status.leaderURL else { throw Problem(.noLeader, "no leader known; retry") }
+            return forward(request, to: url, responder)
+        }
+        let path = request.path
+        replica.transferLeadership(to: target) { result in
+            switch result {
+            case .success: responder.respond(ResponseBody.json(.object([("leader", .string(target))])))
+            case let .failure(error):
+                responder.respond(Problem(.transferFailed, "\(error)").response(instance: path))
+            }
+        }
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,49 @@
+/// The wire contract of the internal routes, shared by senders, the API's routing and tests.
+///
+/// - `POST /internal/v1/raft/{shard}/messages`: body `Message.encodeBatch` with
+///   `Content-Type: application/octet-stream`; answers 204 (accepted), 400 (bad body),
+///   401 (see `InternalAuth`), 413 (too large), 404 (unknown shard), 503 (node busy or stopping).
+/// - `GET /internal/v1/raft/{shard}/snapshots/{token}?offset=N&length=L`: answers 200 with up to
+///   L bytes of the snapshot file from offset N (fewer when rate-limited or at the end) and the
+///   `X-Machdb-Snapshot-*` headers; 401, 404 (unknown token), 416 (offset past the end).
+public enum InternalRoutes {
+    public static let contentType = "application/octet-stream"
+    /// Total size of the snapshot file in bytes (decimal).
+    public static let snapshotSizeHeader = "X-Machdb-Snapshot-Size"
+    /// `SnapshotChecksum` of the whole file: 16 lowercase hex digits.
+    public static let snapshotChecksumHeader = "X-Machdb-Snapshot-Checksum"
+    /// Offset of the first byte of this chunk (decimal), echoing the request.
+    public static let snapshotOffsetHeader = "X-Machdb-Snapshot-Offset"
+
+    public static func messagesPath(shard: Int) -> String { "/internal/v1/raft/\(shard)/messages" }
+
+    /// The path of one snapshot; `token` is percent-encoded outside unreserved characters.
+    public static func snapshotPath(shard: Int, token: String) -> String {
+        "/internal/v1/raft/\(shard)/snapshots/\(percentEncoded(token))"
+    }
+
+    /// `base` without trailing slashes, so paths can be appended.
+    static func trimmed(_ base: String) -> String {
+        var base = Substring(base)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        return String(base)
+    }
+
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                 UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(digits[Int(byte >> 4)])
+                out.unicodeScalars.append(digits[Int(byte & 15)])
+            }
+        }
+        return out
+    }
+}

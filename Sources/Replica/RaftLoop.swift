@@ -1,0 +1,443 @@
+import Foundation
+import Logging
+import PeerTransport
+import RaftCore
+import Storage
+import Sync
+import Synchronization
+
+/// The Raft thread's state: the core, its storage and every request waiting on the log.
+/// Only the Raft thread touches it.
+final class RaftLoop {
+    private struct PendingProposal {
+        let completion: ReplicaInput.ProposalCompletion
+        let deadline: UInt64
+        var index: UInt64
+    }
+
+    private struct PendingRead {
+        let completion: ReplicaInput.ReadCompletion
+        let deadline: UInt64
+        var index: UInt64?
+    }
+
+    private struct JoinTask {
+        let member: Member
+        let completion: ReplicaInput.Completion
+        let deadline: UInt64
+        /// Directory entry proposed (at this index); then the learner conf change (by index).
+        var directoryIndex: UInt64?
+        var directoryApplied = false
+        var confChangeIndex: UInt64?
+    }
+
+    let configuration: ReplicaConfiguration
+    let node: RawNode
+    let raftStore: RaftStore
+    let transport: PeerTransport
+    let clusterToken: String?
+    let logger: Logger
+
+    private var sequence: UInt64 = 0
+    private var pending: [ProposalID: PendingProposal] = [:]
+    private var proposalsByIndex: [UInt64: ProposalID] = [:]
+    private var reads: [UInt64: PendingRead] = [:]
+    private var readSequence: UInt64 = 0
+    private var transfers: [(target: NodeID, completion: ReplicaInput.Completion, deadline: UInt64)] = []
+    private var joins: [JoinTask] = []
+    /// Node directory: the replicated members table plus peers learned outside the log.
+    private var directory: [NodeID: Member] = [:]
+    private var fetching: String?
+    private var fetchProgress: ReplicaStatus.SnapshotTransfer?
+    private let fetchProgressBox = TransferProgress()
+    private var lastRole: Role = .follower
+    private var lastLeader: NodeID?
+
+    init(configuration: ReplicaConfiguration, raftStore: RaftStore, transport: PeerTransport,
+         clusterToken: String?, logger: Logger) throws {
+        self.configuration = configuration
+        self.raftStore = raftStore
+        self.transport = transport
+        self.clusterToken = clusterToken
+        self.logger = logger
+        var config = Config(id: configuration.raftID, randomSeed: configuration.randomSeed)
+        config.electionTick = configuration.electionTicks
+        config.heartbeatTick = configuration.heartbeatTicks
+        config.applied = raftStore.appliedIndex
+        config.promotionLag = configuration.promotionLag
+        node = try RawNode(config: config, storage: raftStore)
+        raftStore.liveSnapshots = true
+        refreshDirectory()
+        let conf = node.confState
+        if conf.voters == [configuration.raftID] {
+            try? node.campaign()  // a single voter elects itself at once
+        }
+    }
+
+    // MARK: The loop
+
+    func run(mailbox: BoundedQueue<ReplicaInput>, replica: Replica) {
+        let tickNanoseconds = UInt64(configuration.tickMilliseconds) * 1_000_000
+        var nextTick = monotonicNanoseconds() + tickNanoseconds
+        logger.info("raft started", metadata: [
+            "raft_id": "\(configuration.raftID)", "applied": "\(raftStore.appliedIndex)",
+            "voters": "\(node.confState.voters.count)", "learners": "\(node.confState.learners.count)",
+        ])
+        while true {
+            let inputs = mailbox.popBatch(max: 8192, deadlineNanoseconds: nextTick)
+            if inputs.isEmpty && mailbox.isClosed { break }
+            for input in inputs { handle(input, mailbox: mailbox) }
+            let now = monotonicNanoseconds()
+            if now >= nextTick {
+                node.tick()
+                nextTick += tickNanoseconds
+                if nextTick < now { nextTick = now + tickNanoseconds }  // a long turn: skip missed ticks
+                expire(now: now)
+                driveJoins(now: now)
+            }
+            do {
+                try processReady()
+            } catch {
+                // The log or the state machine cannot be written: continuing could break Raft's
+                // promises. Stop the process; on restart the log is replayed from disk.
+                logger.critical("raft storage failed; stopping", metadata: ["error": "\(error)"])
+                fatalError("raft storage failed: \(error)")
+            }
+            maybeCompact()
+            publish(into: replica, mailboxDepth: mailbox.count)
+        }
+        for (_, proposal) in pending { proposal.completion(.failure(.stopped)) }
+        for (_, read) in reads { read.completion(.failure(.stopped)) }
+        for join in joins { join.completion(.failure(.stopped)) }
+        for transfer in transfers { transfer.completion(.failure(.stopped)) }
+        pending = [:]
+        reads = [:]
+        logger.info("raft stopped", metadata: ["applied": "\(raftStore.appliedIndex)"])
+    }
+
+    private func handle(_ input: ReplicaInput, mailbox: BoundedQueue<ReplicaInput>) {
+        switch input {
+        case let .propose(command, deadline, completion):
+            guard pending.count < configuration.maxPendingProposals else {
+                return completion(.failure(.overloaded("\(pending.count) proposals pending")))
+            }
+            sequence += 1
+            let proposal = ProposalID(node: configuration.raftID, sequence: sequence)
+            do {
+                let position = try node.propose(LogCommand.write(command, proposal: proposal).encoded())
+                pending[proposal] = PendingProposal(completion: completion, deadline: deadline, index: position.index)
+                proposalsByIndex[position.index] = proposal
+            } catch {
+                completion(.failure(replicaError(error)))
+            }
+        case let .messages(messages):
+            for message in messages {
+                if message.kind == .snapshot, let snapshot = message.snapshot {
+                    startFetch(message, snapshot: snapshot, mailbox: mailbox)
+                    continue
+                }
+                do { try node.step(message) } catch {
+                    logger.debug("message refused", metadata: ["kind": "\(message.kind)", "error": "\(error)"])
+                }
+            }
+        case let .snapshotFetched(message):
+            fetching = nil
+            fetchProgressBox.value.withLock { $0 = nil }
+            do { try node.step(message) } catch {
+                logger.warning("snapshot message refused", metadata: ["error": "\(error)"])
+            }
+        case let .snapshotFetchFailed(token):
+            if fetching == token { fetching = nil }
+            fetchProgressBox.value.withLock { $0 = nil }
+        case let .readIndex(deadline, completion):
+            guard reads.count < configuration.maxPendingReads else {
+                return completion(.failure(.overloaded("\(reads.count) reads waiting for a read index")))
+            }
+            readSequence += 1
+            var context: [UInt8] = []
+            withUnsafeBytes(of: readSequence.littleEndian) { context.append(contentsOf: $0) }
+            do {
+                try node.readIndex(context: context)
+                reads[readSequence] = PendingRead(completion: completion, deadline: deadline, index: nil)
+            } catch {
+                completion(.failure(replicaError(error)))
+            }
+        case let .transfer(target, completion):
+            do {
+                try node.transferLeadership(to: target)
+                let deadline = monotonicNanoseconds() + UInt64(configuration.electionTicks * 3 * configuration.tickMilliseconds) * 1_000_000
+                transfers.append((target, completion, deadline))
+            } catch {
+                completion(.failure(replicaError(error)))
+            }
+        case let .addMember(member, deadline, completion):
+            if let existing = joins.firstIndex(where: { $0.member.raftID == member.raftID }) {
+                joins.remove(at: existing)  // a retried join replaces the previous attempt
+            }
+            joins.append(JoinTask(member: member, completion: completion, deadline: deadline))
+            driveJoins(now: monotonicNanoseconds())
+        case let .unreachable(peer):
+            node.reportUnreachable(peer)
+        case let .knownPeers(members):
+            for member in members where member.raftID != configuration.raftID && directory[member.raftID] == nil {
+                directory[member.raftID] = member
+            }
+            updateTransportPeers()
+        }
+    }
+
+    // MARK: Ready
+
+    private func processReady() throws {
+        while node.hasReady {
+            let ready = node.ready()
+            if let soft = ready.softState { roleChanged(soft) }
+            let applied = try raftStore.save(ready)
+            if !ready.messages.isEmpty {
+                transport.send(ready.messages)
+                for message in ready.messages where message.kind == .snapshot {
+                    node.reportSnapshot(message.to, success: true)  // the follower pulls the image
+                }
+            }
+            var membership = ready.snapshot != nil
+            for entry in applied {
+                membership = membership || entry.membershipChanged
+                complete(entry)
+            }
+            for state in ready.readStates { readStateArrived(state) }
+            node.advance(ready)
+            if membership { refreshDirectory() }  // after advance: the core's applied configuration is current
+            serveReads()
+        }
+    }
+
+    private func complete(_ entry: AppliedEntry) {
+        let waiting = proposalsByIndex.removeValue(forKey: entry.index)
+        if let proposal = entry.proposal, proposal.node == configuration.raftID, let request = pending.removeValue(forKey: proposal) {
+            if let result = entry.result { request.completion(.success(result)) }
+            else { request.completion(.failure(.rejected("write refused: \(entry.refusal.map { "\($0)" } ?? "no result")"))) }
+            if waiting != proposal, let waiting, let other = pending.removeValue(forKey: waiting) {
+                other.completion(.failure(.notLeader(leaderURL: leaderURL())))
+            }
+        } else if let waiting, let lost = pending.removeValue(forKey: waiting) {
+            // Our proposal at this index was overwritten by another leader's entry: it never
+            // happened, so the client may safely retry.
+            lost.completion(.failure(.notLeader(leaderURL: leaderURL())))
+        }
+        if let index = joins.firstIndex(where: { $0.directoryIndex == entry.index }) {
+            joins[index].directoryApplied = true
+        }
+        if let index = joins.firstIndex(where: { $0.confChangeIndex == entry.index }) {
+            let join = joins.remove(at: index)
+            logger.info("member added as learner", metadata: ["node": "\(join.member.id)", "index": "\(entry.index)"])
+            join.completion(.success(()))
+        }
+    }
+
+    private func roleChanged(_ soft: SoftState) {
+        if soft.role != lastRole || soft.leader != lastLeader {
+            logger.info("raft role", metadata: [
+                "role": "\(soft.role)", "leader": "\(soft.leader.flatMap { directory[$0]?.id } ?? soft.leader.map { "\($0)" } ?? "none")",
+                "term": "\(node.hardState.term)",
+            ])
+        }
+        if lastRole == .leader && soft.role != .leader {
+            for join in joins { join.completion(.failure(.notLeader(leaderURL: nil))) }
+            joins = []
+        }
+        lastRole = soft.role
+        lastLeader = soft.leader
+        for (i, transfer) in transfers.enumerated().reversed() where soft.leader == transfer.target {
+            transfer.completion(.success(()))
+            transfers.remove(at: i)
+        }
+    }
+
+    // MARK: Reads
+
+    private func readStateArrived(_ state: ReadState) {
+        guard state.context.count == 8 else { return }
+        let key = state.context.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        reads[key]?.index = state.index
+    }
+
+    private func serveReads() {
+        guard !reads.isEmpty else { return }
+        let applied = raftStore.appliedIndex
+        for (key, read) in reads {
+            if let index = read.index, index <= applied {
+                reads.removeValue(forKey: key)
+                read.completion(.success(index))
+            }
+        }
+    }
+
+    // MARK: Membership
+
+    private func driveJoins(now: UInt64) {
+        guard !joins.isEmpty else { return }
+        guard node.softState.role == .leader else {
+            for join in joins { join.completion(.failure(.notLeader(leaderURL: leaderURL()))) }
+            joins = []
+            return
+        }
+        var i = 0
+        while i < joins.count {
+            if now > joins[i].deadline {
+                joins.remove(at: i).completion(.failure(.timeout))
+                continue
+            }
+            let member = joins[i].member
+            let conf = node.confState
+            if conf.isMember(member.raftID) && raftStore.members().contains(where: { $0.raftID == member.raftID && $0.url == member.url }) {
+                joins.remove(at: i).completion(.success(()))  // already in: idempotent
+                continue
+            }
+            if joins[i].directoryIndex == nil {
+                if let position = try? node.propose(LogCommand.upsertMember(member).encoded()) {
+                    joins[i].directoryIndex = position.index
+                }
+            } else if joins[i].directoryApplied && joins[i].confChangeIndex == nil {
+                if conf.isMember(member.raftID) {
+                    joins.remove(at: i).completion(.success(()))
+                    continue
+                }
+                let attributes = NodeAttributes(level: UInt8(clamping: member.level), priority: 1, autoPromote: true)
+                if let position = try? node.proposeConfChange(.addLearner(member.raftID, attributes)) {
+                    joins[i].confChangeIndex = position.index
+                }  // else another change is pending: retried on the next tick
+            }
+            i += 1
+        }
+    }
+
+    private func refreshDirectory() {
+        for member in raftStore.members() { directory[member.raftID] = member }
+        updateTransportPeers()
+    }
+
+    /// Every node in the directory is a peer (the core decides whom to talk to); a joining
+    /// node knows the directory from the join answer before the log tells it.
+    private func updateTransportPeers() {
+        var peers: [NodeID: String] = [:]
+        for (id, member) in directory where id != configuration.raftID { peers[id] = member.url }
+        transport.setPeers(peers)
+    }
+
+    func leaderURL() -> String? {
+        guard let leader = node.softState.leader else { return nil }
+        if leader == configuration.raftID { return configuration.url }
+        return directory[leader]?.url
+    }
+
+    // MARK: Snapshots
+
+    /// Downloads the leader's image for a snapshot message on a helper thread, then steps it.
+    private func startFetch(_ message: Message, snapshot: Snapshot, mailbox: BoundedQueue<ReplicaInput>) {
+        let token = String(decoding: snapshot.data, as: UTF8.self)
+        guard fetching == nil else { return }  // one at a time; the leader resends
+        guard let source = directory[message.from]?.url else {
+            logger.warning("snapshot from an unknown node", metadata: ["from": "\(message.from)"])
+            return
+        }
+        fetching = token
+        let path = raftStore.incomingSnapshotPath(token: token)
+        let clusterToken = self.clusterToken
+        let logger = self.logger
+        let progressBox = fetchProgressBox
+        let fetcher = SnapshotFetcher(logger: logger)
+        let runner = Thread {
+            do {
+                try fetcher.fetch(from: source, token: token, to: path, shard: 1, clusterToken: clusterToken) { progress in
+                    progressBox.value.withLock {
+                        $0 = ReplicaStatus.SnapshotTransfer(token: token, direction: "receiving", bytes: progress.bytes,
+                                                            total: progress.total, etaSeconds: progress.etaSeconds)
+                    }
+                }
+                if !mailbox.push(.snapshotFetched(message)) { logger.warning("mailbox full: snapshot dropped") }
+            } catch {
+                logger.warning("snapshot download failed; the leader will resend", metadata: ["error": "\(error)"])
+                _ = mailbox.push(.snapshotFetchFailed(token: token))
+            }
+        }
+        runner.name = "snapshot-fetch"
+        runner.start()
+    }
+
+    private func maybeCompact() {
+        let applied = raftStore.appliedIndex
+        let first = (try? raftStore.firstIndex()) ?? applied
+        guard applied > first, applied - first >= configuration.compactionThreshold else { return }
+        let upTo = applied - configuration.keepEntries
+        do {
+            try raftStore.compact(keepingAfter: upTo)
+            logger.info("log compacted", metadata: ["up_to": "\(upTo)", "applied": "\(applied)"])
+        } catch {
+            logger.error("log compaction failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Timeouts and status
+
+    private func expire(now: UInt64) {
+        if !pending.isEmpty {
+            for (id, proposal) in pending where proposal.deadline <= now {
+                pending.removeValue(forKey: id)
+                proposalsByIndex.removeValue(forKey: proposal.index)
+                proposal.completion(.failure(.timeout))
+            }
+        }
+        if !reads.isEmpty {
+            for (key, read) in reads where read.deadline <= now {
+                reads.removeValue(forKey: key)
+                read.completion(.failure(.timeout))
+            }
+        }
+        for (i, transfer) in transfers.enumerated().reversed() where transfer.deadline <= now {
+            transfers.remove(at: i)
+            transfer.completion(.failure(.rejected("leadership transfer did not complete in time")))
+        }
+    }
+
+    private func publish(into replica: Replica, mailboxDepth: Int) {
+        let status = node.status
+        var value = ReplicaStatus()
+        value.role = status.role
+        value.term = status.term
+        value.commit = status.commit
+        value.applied = raftStore.appliedIndex
+        value.lastIndex = status.lastIndex
+        value.leaderID = status.leader.flatMap { directory[$0]?.id ?? ($0 == configuration.raftID ? configuration.nodeID : nil) }
+        value.leaderURL = leaderURL()
+        value.pendingProposals = pending.count
+        value.mailboxDepth = mailboxDepth
+        value.snapshotTransfer = fetchProgressBox.value.withLock { $0 }
+        let conf = status.confState
+        for id in conf.members {
+            let member = directory[id]
+            let progress = status.progress[id]
+            value.members.append(ReplicaStatus.MemberStatus(
+                id: member?.id ?? (id == configuration.raftID ? configuration.nodeID : "\(id)"),
+                raftID: id, url: member?.url ?? (id == configuration.raftID ? configuration.url : ""),
+                level: member?.level ?? Int(conf.attributes(of: id).level),
+                isVoter: conf.isVoter(id), isLearner: conf.isLearner(id),
+                match: progress?.match, lag: progress.map { status.lastIndex > $0.match ? status.lastIndex - $0.match : 0 },
+                replicationState: progress?.state.rawValue))
+        }
+        replica.published.withLock { $0 = value }
+    }
+
+    private func replicaError(_ error: RaftError) -> ReplicaError {
+        switch error {
+        case .notLeader: .notLeader(leaderURL: leaderURL())
+        case .uncommittedBytesExceeded, .readIndexQueueFull: .overloaded("\(error)")
+        case .transferInProgress: .notLeader(leaderURL: nil)
+        default: .rejected("\(error)")
+        }
+    }
+}
+
+/// Progress of the snapshot download, written by the download thread.
+final class TransferProgress: Sendable {
+    let value = Mutex<ReplicaStatus.SnapshotTransfer?>(nil)
+}

@@ -1,0 +1,22 @@
+import RaftCore
+import Storage
+
+/// Work handed to the Raft thread through its bounded mailbox.
+enum ReplicaInput: Sendable {
+    typealias ProposalCompletion = @Sendable (Result<CommandResult, ReplicaError>) -> Void
+    typealias Completion = @Sendable (Result<Void, ReplicaError>) -> Void
+    typealias ReadCompletion = @Sendable (Result<UInt64, ReplicaError>) -> Void
+
+    case propose(WriteCommand, deadline: UInt64, completion: ProposalCompletion)
+    case messages([Message])
+    case readIndex(deadline: UInt64, completion: ReadCompletion)
+    case transfer(to: NodeID, completion: Completion)
+    case addMember(Member, deadline: UInt64, completion: Completion)
+    /// A snapshot message whose image has been downloaded: step it now.
+    case snapshotFetched(Message)
+    case snapshotFetchFailed(token: String)
+    /// Directory entries learned outside the log (e.g. from the join answer).
+    case knownPeers([Member])
+    /// The transport could not reach this peer.
+    case unreachable(NodeID)
+}

@@ -1,0 +1,90 @@
+import RaftCore
+
+/// Settings of one node's Raft runtime. Time is in milliseconds here; the core counts ticks.
+public struct ReplicaConfiguration: Sendable {
+    /// The node's name (`n1`) and its Raft id (`RaftID.of(name)`).
+    public var nodeID: String
+    public var raftID: NodeID
+    /// URL peers and clients use to reach this node.
+    public var url: String
+    /// Size class 1...5 (Smart Raft: bigger nodes lead).
+    public var level: Int = 1
+    /// Length of one Raft tick.
+    public var tickMilliseconds: Int = 50
+    /// Election timeout in ticks (randomized by the core between this and twice this).
+    public var electionTicks: Int = 20
+    public var heartbeatTicks: Int = 2
+    /// A proposal not applied within this time fails (its outcome is then unknown to the client).
+    public var proposalTimeoutMilliseconds: Int = 10_000
+    /// Proposals waiting to be applied, at most; beyond: refused (back pressure).
+    public var maxPendingProposals: Int = 50_000
+    /// Inputs (proposals, messages, requests) queued for the Raft thread, at most.
+    public var mailboxCapacity: Int = 100_000
+    /// Linearizable reads waiting for their read index, at most.
+    public var maxPendingReads: Int = 10_000
+    /// Compact the log once it holds this many applied entries, keeping `keepEntries` of them
+    /// for followers that are only a little behind.
+    public var compactionThreshold: UInt64 = 20_000
+    public var keepEntries: UInt64 = 2_000
+    /// A learner within this many entries of the leader is promoted to voter.
+    public var promotionLag: UInt64 = 200
+    /// Seed for the core's randomized election timeouts.
+    public var randomSeed: UInt64
+
+    public init(nodeID: String, raftID: NodeID, url: String, randomSeed: UInt64) {
+        self.nodeID = nodeID
+        self.raftID = raftID
+        self.url = url
+        self.randomSeed = randomSeed
+    }
+
+    public func validate() throws(ReplicaError) {
+        func check(_ ok: Bool, _ what: String) throws(ReplicaError) {
+            if !ok { throw .invalidConfiguration(what) }
+        }
+        try check((1...5).contains(level), "level must be 1...5")
+        try check((1...10_000).contains(tickMilliseconds), "tick must be 1...10000 ms")
+        try check(electionTicks > heartbeatTicks && heartbeatTicks >= 1, "election ticks must exceed heartbeat ticks")
+        try check(proposalTimeoutMilliseconds >= tickMilliseconds, "proposal timeout must be at least one tick")
+        try check(maxPendingProposals > 0 && mailboxCapacity > 0 && maxPendingReads > 0, "bounds must be positive")
+        try check(keepEntries < compactionThreshold, "keep entries must be below the compaction threshold")
+    }
+}
+
+/// Raft ids from node names: FNV-1a 64 of the name (never 0, Raft's "nobody").
+public enum RaftID {
+    public static func of(_ nodeID: String) -> NodeID {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in nodeID.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return hash == 0 ? 1 : hash
+    }
+}
+
+/// Why a replica request failed.
+public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
+    case invalidConfiguration(String)
+    /// This node is not the leader; `leaderURL` when one is known.
+    case notLeader(leaderURL: String?)
+    /// Too much queued or uncommitted: retry later.
+    case overloaded(String)
+    /// Not applied in time: the write may or may not have happened.
+    case timeout
+    /// The replica is stopping.
+    case stopped
+    /// The core refused (e.g. a transfer target that is not a caught-up voter).
+    case rejected(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfiguration(what): "invalid replica configuration: \(what)"
+        case let .notLeader(url): "not the leader" + (url.map { " (leader: \($0))" } ?? " (no leader known)")
+        case let .overloaded(what): "overloaded: \(what)"
+        case .timeout: "not applied in time"
+        case .stopped: "replica stopped"
+        case let .rejected(why): why
+        }
+    }
+}

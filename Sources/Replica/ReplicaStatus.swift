@@ -1,0 +1,42 @@
+import RaftCore
+import Storage
+
+/// What the Raft runtime publishes after every loop turn, for routing, `/admin/v1/cluster`
+/// and `/metrics`. A consistent value, read without touching the Raft thread.
+public struct ReplicaStatus: Sendable {
+    public struct MemberStatus: Sendable {
+        public var id: String
+        public var raftID: NodeID
+        public var url: String
+        public var level: Int
+        public var isVoter: Bool
+        public var isLearner: Bool
+        /// Leader's view: highest index known replicated there, and how far behind it is.
+        public var match: UInt64?
+        public var lag: UInt64?
+        public var replicationState: String?
+    }
+
+    public var role: Role = .follower
+    public var term: UInt64 = 0
+    public var leaderID: String?
+    public var leaderURL: String?
+    public var commit: UInt64 = 0
+    public var applied: UInt64 = 0
+    public var lastIndex: UInt64 = 0
+    public var members: [MemberStatus] = []
+    public var pendingProposals: Int = 0
+    public var mailboxDepth: Int = 0
+    /// Snapshot being received (follower) or sent (leader), if any.
+    public var snapshotTransfer: SnapshotTransfer?
+
+    public struct SnapshotTransfer: Sendable {
+        public var token: String
+        public var direction: String
+        public var bytes: Int64
+        public var total: Int64
+        public var etaSeconds: Double?
+    }
+
+    public var isLeader: Bool { role == .leader }
+}
