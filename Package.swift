@@ -62,10 +62,12 @@ let package = Package(
         .testTarget(name: "MicroHTTPDTests", dependencies: ["MicroHTTPD", "Curl"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding"]),
         .testTarget(name: "StorageTests", dependencies: [
-            "Storage", "JSON", "SQLite", "Sharding", .product(name: "Logging", package: "swift-log"),
+            "Storage", "JSON", "SQLite", "Sharding", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
-        .testTarget(name: "PeerTransportTests", dependencies: ["PeerTransport", "MicroHTTPD", "RaftCore"]),
+        .testTarget(name: "PeerTransportTests", dependencies: [
+            "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

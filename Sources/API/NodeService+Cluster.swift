@@ -73,7 +73,7 @@ extension NodeService {
         guard let replica = cluster.replica else { throw Problem(.notInCluster, "this node is not in a Raft group") }
         let messages: [Message]
         do {
-            messages = try MessageBatch.decode(request.body, maxBytes: 64 << 20)
+            messages = try MessageBatch.decode(request.body, maxBytes: request.body.count)
         } catch {
             throw Problem(.invalidRequest, "bad message batch: \(error)")
         }
@@ -90,12 +90,12 @@ extension NodeService {
         let path = request.path
         let server = cluster.snapshotServer
         try offload {
-            do {
+            do throws(TransportError) {
                 let chunk = try server.chunk(token: token, path: file.path, size: file.size, checksum: file.checksum, offset: offset, maxLength: length)
-                responder.respond(Response(status: 200, headers: chunk.headers,
-                                           body: .bytes(chunk.bytes)))
+                responder.respond(Response(status: 200, headers: chunk.headers, body: .bytes(chunk.bytes)))
             } catch {
-                responder.respond(Problem(.invalidParameter, "\(error)").response(instance: path))
+                let type: ProblemType = error.status == 416 ? .invalidParameter : error.status == 503 ? .notReady : .storageError
+                responder.respond(Problem(type, "\(error)").response(instance: path))
             }
         }
     }

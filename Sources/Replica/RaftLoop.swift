@@ -79,6 +79,8 @@ final class RaftLoop {
     func run(mailbox: BoundedQueue<ReplicaInput>, replica: Replica) {
         let tickNanoseconds = UInt64(configuration.tickMilliseconds) * 1_000_000
         var nextTick = monotonicNanoseconds() + tickNanoseconds
+        var nextPublish: UInt64 = 0
+        var lastPublishedRole = Role.follower
         logger.info("raft started", metadata: [
             "raft_id": "\(configuration.raftID)", "applied": "\(raftStore.appliedIndex)",
             "voters": "\(node.confState.voters.count)", "learners": "\(node.confState.learners.count)",
@@ -103,8 +105,15 @@ final class RaftLoop {
                 logger.critical("raft storage failed; stopping", metadata: ["error": "\(error)"])
                 fatalError("raft storage failed: \(error)")
             }
-            maybeCompact()
-            publish(into: replica, mailboxDepth: mailbox.count)
+            // Status is for routing, views and shutdown: a few milliseconds stale is fine, and
+            // building it on every turn under load costs more than the turn itself.
+            let published = monotonicNanoseconds()
+            if published >= nextPublish || node.softState.role != lastPublishedRole {
+                maybeCompact()
+                publish(into: replica, mailboxDepth: mailbox.count)
+                nextPublish = published + 5_000_000
+                lastPublishedRole = node.softState.role
+            }
         }
         for (_, proposal) in pending { proposal.completion(.failure(.stopped)) }
         for (_, read) in reads { read.completion(.failure(.stopped)) }

@@ -192,6 +192,9 @@ public final class RaftStore: LogStorage {
     /// decode, and for a `Ready` that breaks the contract (a gap in the log or in the applied
     /// entries).
     public func save(_ ready: Ready) throws(StorageError) -> [AppliedEntry] {
+        // Nothing to persist (only messages, read states or a role change): no transaction.
+        guard ready.snapshot != nil || !ready.entries.isEmpty || (ready.hardState.map { $0 != hard } ?? false)
+            || (ready.committedEntries.last?.index ?? 0) > applied else { return [] }
         let image: AttachedImage? = try ready.snapshot.map { snapshot throws(StorageError) in try attachImage(for: snapshot) }
         defer { if image != nil { detachImage() } }
         try setSync(full: alwaysSync || ready.mustSync || image != nil)
@@ -205,7 +208,7 @@ public final class RaftStore: LogStorage {
             try sqlite { () throws(SQLite.Error) in try connection.begin(.immediate) }
             if let image, let snapshot = ready.snapshot { try install(snapshot, image, &outcome) }
             try append(ready.entries, &outcome)
-            if let hardState = ready.hardState { try writeHardState(hardState) }
+            if let hardState = ready.hardState, hardState != hard { try writeHardState(hardState) }
             results = try apply(ready.committedEntries, &outcome)
             if outcome.applied != previousApplied || image != nil { try applier.finishBatch(appliedIndex: outcome.applied) }
             if outcome.conf != outcome.persistedConf { try writeConfState(outcome.conf) }

@@ -57,6 +57,9 @@ extension Raft {
     func maybeHandOffLeadership() {
         guard role == .leader, transferee == 0, committedInCurrentTerm else { return }
         let conf = self.conf
+        if handoffBackoff.count > conf.voters.count {
+            handoffBackoff = handoffBackoff.filter { conf.isVoter($0.key) }
+        }
         let myRank = conf.isVoter(id) ? conf.attributes(of: id).electionRank : -1
         guard config.transferToHigherLevel || myRank <= 0 else { return }
         let last = log.lastIndex
