@@ -3,11 +3,12 @@
 #
 #   bench/run.sh [RESULTS.jsonl]
 #
-# For every (system, mix, connections): a fresh store (empty data dir), 10,000 keys preloaded
-# with 1 KB JSON carts, 3 s warm-up, 15 s measured, closed loop. machdb is a Mach I node
-# (durable: synchronous=FULL group commit); etcd is one member (WAL fsync per batch).
+# For every (nodes, system, mix, connections): a fresh store (empty data dirs), 10,000 keys
+# preloaded with 1 KB JSON carts, 3 s warm-up, 15 s measured, closed loop, load aimed at the
+# leader. n=1: machdb is a Mach I node (durable: synchronous=FULL group commit), etcd one
+# member. n=3: machdb nodes joined into one Raft group (fsync on every node), etcd 3 members.
 # Environment knobs (defaults in brackets):
-#   SYSTEMS ["machdb etcd"]  MIXES ["write read95"]  CONNS ["1 16 64 256"]
+#   NODES ["1"]  SYSTEMS ["machdb etcd"]  MIXES ["write read95"]  CONNS ["1 16 64 256"]
 #   REPEATS [3] (runs per configuration at c=64; other c get REPEATS_OTHER [1])
 #   DURATION [15]  WARMUP [3]  KEYS [10000]  PORT [18080]
 # Summarize:  python3 bench/summarize.py RESULTS.jsonl   (medians, machdb/etcd ratios)
@@ -16,6 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 SHARED=${SHARED:-$ROOT/../shared}
 OUT=${1:-$HERE/results/$(date +%Y%m%d-%H%M%S).jsonl}
+NODES=${NODES:-"1"}
 SYSTEMS=${SYSTEMS:-"machdb etcd"}
 MIXES=${MIXES:-"write read95"}
 CONNS=${CONNS:-"1 16 64 256"}
@@ -34,47 +36,71 @@ mkdir -p "$(dirname "$OUT")" "$WORK"
 BIN="$ROOT/.build/release/machdb"
 ETCD="$SHARED/bench/etcd/cluster.sh"
 
-node_pid=""
-stop_node() {
-  if [[ -n "$node_pid" ]] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -TERM "$node_pid"
-    for _ in $(seq 1 150); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$node_pid" 2>/dev/null && kill -KILL "$node_pid"
-  fi
-  node_pid=""
+node_pids=()
+stop_nodes() {  # followers first, the leader (first node) last, like the etcd harness
+  local i pid
+  for ((i = ${#node_pids[@]} - 1; i >= 0; i--)); do
+    pid=${node_pids[$i]}
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+    fi
+  done
+  node_pids=()
 }
-trap 'stop_node; "$ETCD" stop >/dev/null 2>&1 || true' EXIT
+trap 'stop_nodes; "$ETCD" stop >/dev/null 2>&1 || true' EXIT
 
-start_node() {
-  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
-    echo "something already serves 127.0.0.1:$PORT; stop it or set PORT" >&2; return 1
-  fi
-  rm -rf "$WORK/node"
-  mkdir -p "$WORK/node"
-  "$BIN" serve --node-id bench --data-dir "$WORK/node" --listen "127.0.0.1:$PORT" --log-level warning \
-    2>"$WORK/node.log" &
-  node_pid=$!
-  for _ in $(seq 1 200); do
-    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && return 0
-    kill -0 "$node_pid" 2>/dev/null || { cat "$WORK/node.log" >&2; return 1; }
+start_nodes() {  # start_nodes N: node 1 on $PORT, node k on $PORT+k-1 joining node 1
+  local n=$1 k port
+  for k in $(seq 1 "$n"); do
+    port=$((PORT + k - 1))
+    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+      echo "something already serves 127.0.0.1:$port; stop it or set PORT" >&2; return 1
+    fi
+  done
+  rm -rf "$WORK"/node*
+  for k in $(seq 1 "$n"); do
+    port=$((PORT + k - 1))
+    mkdir -p "$WORK/node$k"
+    local join=()
+    [[ $k -gt 1 ]] && join=(--join "http://127.0.0.1:$PORT")
+    "$BIN" serve --node-id "n$k" --data-dir "$WORK/node$k" --listen "127.0.0.1:$port" --log-level warning \
+      --cluster-token bench "${join[@]}" 2>"$WORK/node$k.log" &
+    node_pids+=($!)
+    for _ in $(seq 1 300); do
+      curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+      kill -0 "${node_pids[-1]}" 2>/dev/null || { cat "$WORK/node$k.log" >&2; return 1; }
+      sleep 0.1
+    done
+  done
+  # Every node a voter, n1 leading, before load starts.
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$PORT/admin/v1/cluster" | python3 -c '
+import json, sys
+m = json.load(sys.stdin); n = int(sys.argv[1])
+voters = [x for x in m["nodes"] if x.get("raft_state") in ("leader", "follower", "standalone")]
+sys.exit(0 if len(voters) == n and m["shards"][0]["leader"] == "n1" else 1)' "$n"; then return 0; fi
     sleep 0.1
   done
-  echo "machdb did not become ready" >&2; return 1
+  echo "machdb cluster of $n did not form" >&2; return 1
 }
 
-run() {  # run SYSTEM MIX CONNS REPEAT
-  local system=$1 mix=$2 c=$3 r=$4
+run() {  # run NODES SYSTEM MIX CONNS REPEAT
+  local n=$1 system=$2 mix=$3 c=$4 r=$5
   local args=(--mix "$mix" --conns "$c" --duration "$DURATION" --warmup "$WARMUP" --keys "$KEYS"
-              --quiet-wait "${QUIET_WAIT:-60}" --label "$system n=1 $mix c=$c r=$r" --out "$OUT")
+              --quiet-wait "${QUIET_WAIT:-60}" --label "$system n=$n $mix c=$c r=$r" --out "$OUT")
   if [[ $system == machdb ]]; then
-    start_node
+    start_nodes "$n"
+    local pidargs=()
+    for p in "${node_pids[@]}"; do pidargs+=(--server-pid "$p"); done
     python3 "$SHARED/bench/load.py" --url "http://127.0.0.1:$PORT" \
       --write 'PUT /v1/collections/carts/docs/{key_url}' --write-body '{doc}' \
       --read 'GET /v1/collections/carts/docs/{key_url}' --read-body '' \
-      --server-pid "$node_pid" "${args[@]}" >/dev/null
-    stop_node
+      "${pidargs[@]}" "${args[@]}" >/dev/null
+    stop_nodes
   else
-    "$ETCD" start 1 >&2
+    "$ETCD" start "$n" >&2
     local pidargs=()
     for p in $("$ETCD" pids); do pidargs+=(--server-pid "$p"); done
     python3 "$SHARED/bench/load.py" --url "$("$ETCD" leader)" --preset etcd "${pidargs[@]}" "${args[@]}" >/dev/null
@@ -82,13 +108,15 @@ run() {  # run SYSTEM MIX CONNS REPEAT
   fi
 }
 
-for c in $CONNS; do
-  repeats=$REPEATS_OTHER; [[ $c == 64 ]] && repeats=$REPEATS
-  for r in $(seq 1 "$repeats"); do
-    for mix in $MIXES; do
-      for system in $SYSTEMS; do   # interleaved, so drift hits both systems alike
-        echo "== $system $mix c=$c run $r" >&2
-        run "$system" "$mix" "$c" "$r"
+for n in $NODES; do
+  for c in $CONNS; do
+    repeats=$REPEATS_OTHER; [[ $c == 64 ]] && repeats=$REPEATS
+    for r in $(seq 1 "$repeats"); do
+      for mix in $MIXES; do
+        for system in $SYSTEMS; do   # interleaved, so drift hits both systems alike
+          echo "== $system n=$n $mix c=$c run $r" >&2
+          run "$n" "$system" "$mix" "$c" "$r"
+        done
       done
     done
   done

@@ -1,4 +1,5 @@
 import Curl
+import Foundation
 import JSON
 import MicroHTTPD
 import PeerTransport
@@ -9,17 +10,25 @@ import Storage
 extension NodeService {
     // MARK: Forwarding to the leader
 
-    /// Relays a write to the leader and its answer back (or answers 307 when the client asked
-    /// for redirects with `X-Machdb-Redirect: true`). A request that was already forwarded
-    /// once is not forwarded again: no loops while leadership moves.
-    func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder) {
+    /// Relays a request to the leader and its answer back (or answers 307 when the client asked
+    /// for redirects with `X-Machdb-Redirect: true`).
+    ///
+    /// A request is forwarded at most once: a node that receives a forwarded request it cannot
+    /// serve refuses it with `X-Machdb-Not-Applied: true` (nothing happened), and the node that
+    /// forwarded it then calls `retry` — leadership is moving, and it may even have moved here.
+    /// A forward that fails after it may have reached the leader answers `write-timeout`
+    /// (outcome unknown), never a claim that nothing was written.
+    func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder,
+                 retry: (@Sendable () -> Void)? = nil) {
         let path = request.path
         let target = leaderURL + path + Self.queryString(request.query)
         if request.header("x-machdb-redirect")?.lowercased() == "true" {
             return responder.respond(Response(status: 307, headers: [("Location", target), ("Content-Length", "0")]))
         }
         if request.header("x-machdb-forwarded") != nil {
-            return responder.respond(Problem(.noLeader, "leadership is moving; retry").response(instance: path))
+            var refusal = Problem(.noLeader, "leadership is moving; retry").response(instance: path)
+            refusal.addHeader(Self.notAppliedHeader, "true")
+            return responder.respond(refusal)
         }
         var headers: [(name: String, value: String)] = [("X-Machdb-Forwarded", configuration.nodeID)]
         for name in ["content-type", "if-match", "if-none-match", "authorization", "x-machdb-min-index"] {
@@ -30,16 +39,23 @@ extension NodeService {
         let queued = cluster.forwarder.send(outgoing) { result in
             switch result {
             case let .success(answer):
+                if answer.status == 503, answer.header(Self.notAppliedHeader) == "true", let retry {
+                    return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { retry() }
+                }
                 let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
-                                         "retry-after", "www-authenticate", "allow"]
+                                         "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
                 responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
                                            body: .bytes(answer.body)))
             case let .failure(error):
-                responder.respond(Problem(.noLeader, "the leader did not answer (\(error.message)); retry").response(instance: path))
+                responder.respond(Problem(.writeTimeout, "the leader did not answer (\(error.message)); the request may or may not have been applied")
+                    .response(instance: path))
             }
         }
         if !queued { responder.respond(Problem(.overloaded, "too many requests being forwarded").response(instance: path)) }
     }
+
+    /// Marks a refusal that certainly changed nothing, so a forwarding node may retry it.
+    static let notAppliedHeader = "X-Machdb-Not-Applied"
 
     static func queryString(_ query: [(name: String, value: String)]) -> String {
         guard !query.isEmpty else { return "" }
@@ -147,16 +163,16 @@ extension NodeService {
         guard let target = body["to"]?.stringValue, Names.isValid(target) else {
             throw Problem(.invalidRequest, #"transfer-leader takes {"to": "<node id>"}"#)
         }
-        guard replica.status.members.contains(where: { $0.id == target && $0.isVoter }) else {
-            throw Problem(.transferFailed, "\(target) is not a voter of shard 1")
-        }
         let status = replica.status
         if status.leaderID == target {
             return responder.respond(ResponseBody.json(.object([("leader", .string(target))])))
         }
-        if !status.isLeader {
+        if !status.isLeader {  // the leader decides, with the membership it knows
             guard let url = status.leaderURL else { throw Problem(.noLeader, "no leader known; retry") }
             return forward(request, to: url, responder)
+        }
+        guard status.members.contains(where: { $0.id == target && $0.isVoter }) else {
+            throw Problem(.transferFailed, "\(target) is not a voter of shard 1")
         }
         let path = request.path
         replica.transferLeadership(to: target) { result in

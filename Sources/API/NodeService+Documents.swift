@@ -96,10 +96,18 @@ extension NodeService {
             case let .success(commandResult):
                 responder.respond(render(commandResult))
             case let .failure(.notLeader(url?)) where url != self.cluster.configuration.replica.url:
-                self.forward(request, to: url, responder)
+                if attempt < 40 {
+                    self.forward(request, to: url, responder) {
+                        self.propose(command, via: replica, request: request, responder, render: render, attempt: attempt + 1)
+                    }
+                } else {
+                    self.forward(request, to: url, responder)
+                }
             case .failure(.notLeader):
                 guard attempt < 40 else {
-                    return responder.respond(Problem(.noLeader, "no leader elected; retry").response(instance: path))
+                    var refusal = Problem(.noLeader, "no leader elected; retry").response(instance: path)
+                    refusal.addHeader(Self.notAppliedHeader, "true")
+                    return responder.respond(refusal)
                 }
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) {
                     self.propose(command, via: replica, request: request, responder, render: render, attempt: attempt + 1)
@@ -110,7 +118,9 @@ extension NodeService {
             case let .failure(.overloaded(what)):
                 responder.respond(Problem(.overloaded, what).response(instance: path))
             case .failure(.stopped):
-                responder.respond(Problem(.notReady, "node is shutting down").response(instance: path))
+                var refusal = Problem(.notReady, "node is shutting down").response(instance: path)
+                refusal.addHeader(Self.notAppliedHeader, "true")
+                responder.respond(refusal)
             case let .failure(error):
                 responder.respond(Problem(.storageError, "\(error)").response(instance: path))
             }

@@ -98,7 +98,7 @@ final class RaftLoop {
                 driveJoins(now: now)
             }
             do {
-                try processReady()
+                try processReady(replica: replica)
             } catch {
                 // The log or the state machine cannot be written: continuing could break Raft's
                 // promises. Stop the process; on restart the log is replayed from disk.
@@ -197,7 +197,7 @@ final class RaftLoop {
 
     // MARK: Ready
 
-    private func processReady() throws {
+    private func processReady(replica: Replica) throws {
         while node.hasReady {
             let ready = node.ready()
             if let soft = ready.softState { roleChanged(soft) }
@@ -207,6 +207,11 @@ final class RaftLoop {
                 for message in ready.messages where message.kind == .snapshot {
                     node.reportSnapshot(message.to, success: true)  // the follower pulls the image
                 }
+            }
+            if !applied.isEmpty || ready.hardState != nil {
+                // Before anyone is answered: a client that got its index sees it in the status.
+                let commit = node.hardState.commit, appliedIndex = raftStore.appliedIndex
+                replica.published.withLock { $0.commit = commit; $0.applied = appliedIndex }
             }
             var membership = ready.snapshot != nil
             for entry in applied {

@@ -5,6 +5,10 @@ Fixtures:
                that needs it FAILS with a clear message when it is missing.
   node         one node per test module (tests in a module share it; use unique names).
   node_factory make more nodes (custom flags, restarts); all killed at teardown.
+  cluster_factory        per test: `cluster_factory(common_args=[...])` -> a Cluster
+                         (helpers.py): nodes sharing a cluster and an admin token, the
+                         first alone, the rest with --join; every node killed at teardown.
+  module_cluster_factory the same, shared by the tests of one module.
 On any failing test the log tail of every live node is attached to the report.
 """
 
@@ -14,7 +18,7 @@ import atexit
 
 import pytest
 
-from helpers import Node, find_binary
+from helpers import Cluster, Node, find_binary
 
 
 @atexit.register
@@ -84,3 +88,33 @@ def module_node_factory(machdb_bin, tmp_path_factory):
 def node(module_node_factory):
     """A plain node (default flags) shared by the tests of one module."""
     return module_node_factory.new("n1")
+
+
+class ClusterFactory:
+    def __init__(self, binary, tmp_path_factory):
+        self.binary = binary
+        self._tmp = tmp_path_factory
+        self.clusters: list[Cluster] = []
+
+    def __call__(self, **kw) -> Cluster:
+        c = Cluster(self.binary, lambda nid: self._tmp.mktemp(nid), **kw)
+        self.clusters.append(c)
+        return c
+
+    def close(self):
+        for c in self.clusters:
+            c.close()
+
+
+@pytest.fixture
+def cluster_factory(machdb_bin, tmp_path_factory):
+    f = ClusterFactory(machdb_bin, tmp_path_factory)
+    yield f
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def module_cluster_factory(machdb_bin, tmp_path_factory):
+    f = ClusterFactory(machdb_bin, tmp_path_factory)
+    yield f
+    f.close()

@@ -543,3 +543,509 @@ def snapshot_store(node: Node, known: dict[str, Iterable[str]]) -> dict:
                            g.headers.get("x-machdb-index") if g.status == 200 else None)
     snap["raw"] = raw
     return snap
+
+
+# --------------------------------------------------------------------------- clusters
+#
+# A Cluster is a set of Nodes sharing a cluster token and an admin token: the first node
+# starts alone (Mach I), the others with `--join <url>`. Every node keeps its own data dir
+# and log file; Node.open_nodes holds them all, so conftest dumps every node's log tail
+# when a test fails, and Cluster.close() kills whatever is still running.
+
+CLUSTER_TOKEN = "e2e-cluster-token-51c9"
+CLUSTER_ADMIN_TOKEN = "e2e-cluster-admin-token-0d2e"
+CLUSTER_FORM_TIMEOUT = 45.0    # seconds for a joining node to become a voter
+VOTER_STATES = ("leader", "follower")
+
+
+class ClusterView(dict):
+    """The JSON of GET /admin/v1/cluster, with accessors."""
+
+    @property
+    def shard(self) -> dict:
+        shards = self.get("shards")
+        assert isinstance(shards, list) and shards, f"cluster view without shards: {self}"
+        return shards[0]
+
+    @property
+    def leader(self) -> str | None:
+        return self.shard.get("leader")
+
+    @property
+    def term(self) -> int:
+        return int(self.shard.get("term") or 0)
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.shard.get("members") or [])
+
+    def entry(self, node_id: str) -> dict | None:
+        for e in self.get("nodes") or []:
+            if e.get("id") == node_id:
+                return e
+        return None
+
+    def raft_state(self, node_id: str) -> str | None:
+        e = self.entry(node_id)
+        return None if e is None else e.get("raft_state")
+
+    def voters(self) -> list[str]:
+        return sorted(e["id"] for e in self.get("nodes") or []
+                      if e.get("raft_state") in VOTER_STATES)
+
+    def learners(self) -> list[str]:
+        return sorted(e["id"] for e in self.get("nodes") or []
+                      if e.get("raft_state") == "learner")
+
+    def applied(self, node_id: str) -> int | None:
+        e = self.entry(node_id)
+        v = None if e is None else e.get("applied_index")
+        return v if isinstance(v, int) else None
+
+
+def cluster_view(node: "Node", timeout: float = 3.0, token: str | None = None) -> ClusterView:
+    """GET /admin/v1/cluster on `node` (admin token); must be 200 JSON."""
+    tok = token if token is not None else node.admin_token
+    hdrs = {"Authorization": f"Bearer {tok}"} if tok is not None else {}
+    r = node.get("/admin/v1/cluster", headers=hdrs, timeout=timeout)
+    assert r.status == 200, f"cluster view of {node.node_id}: {r.describe()}"
+    body = r.json()
+    assert isinstance(body, dict), r.describe()
+    return ClusterView(body)
+
+
+def try_view(node: "Node", timeout: float = 2.0) -> ClusterView | None:
+    """The node's cluster view, or None when it is down / not answering 200."""
+    if not node.is_running():
+        return None
+    try:
+        return cluster_view(node, timeout=timeout)
+    except (OSError, http.client.HTTPException, AssertionError):
+        return None
+
+
+def self_leader(node: "Node", timeout: float = 2.0) -> ClusterView | None:
+    """The node's view if the node reports itself as the leader of shard 1, else None."""
+    v = try_view(node, timeout)
+    if v is None:
+        return None
+    if v.leader == node.node_id and v.raft_state(node.node_id) == "leader":
+        return v
+    return None
+
+
+def check_write(resp: Response, leader_id: str | None = None,
+                statuses: tuple[int, ...] = (200, 201)) -> int:
+    """A successful write (possibly forwarded): status, index in header == body index,
+    served by `leader_id` when given. Returns the index."""
+    assert resp.status in statuses, f"write failed: {resp.describe()}"
+    assert "x-machdb-served-by" in resp.headers, f"no X-Machdb-Served-By: {resp.describe()}"
+    if leader_id is not None:
+        assert resp.headers["x-machdb-served-by"] == leader_id, \
+            f"a write must be served by the leader {leader_id!r}: {resp.describe()}"
+    idx = index_of(resp)
+    body = resp.json()
+    assert body.get("index") == idx, f"body index != X-Machdb-Index: {resp.describe()}"
+    return idx
+
+
+def parse_metric_values(text: str) -> dict[str, float]:
+    """Unlabelled samples of a Prometheus text page: {name: value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*) ([-+0-9.eE]+|NaN)$", line.strip())
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def content_of(node: "Node", min_index: int | None = None, consistency: str | None = None,
+               timeout: float = REQUEST_TIMEOUT) -> dict:
+    """Every live JSON document on `node`: {(collection, id): (rev, bucket, updated_at,
+    canonical JSON)} via GET /v1/collections and paginated queries. With `min_index`,
+    every read carries X-Machdb-Min-Index."""
+    hdrs = {"X-Machdb-Min-Index": str(min_index)} if min_index is not None else {}
+    qs = f"?consistency={consistency}" if consistency else ""
+    r = node.get("/v1/collections" + qs, headers=hdrs, timeout=timeout)
+    assert r.status == 200, f"{node.node_id}: {r.describe()}"
+    out: dict = {}
+    for c in r.json()["collections"]:
+        name = c["name"]
+        q: dict = {"limit": 1000}
+        seen = 0
+        for _ in range(100000):
+            h = {"Content-Type": "application/json"}
+            h.update(hdrs)
+            p = node.request("POST", f"/v1/collections/{name}/query" + qs, jdumps(q), h,
+                             timeout=timeout)
+            assert p.status == 200, f"{node.node_id}: {p.describe()}"
+            body = p.json()
+            for d in body["docs"]:
+                key = (name, d["id"])
+                assert key not in out, f"{node.node_id}: {key} returned twice by the query"
+                out[key] = (d["rev"], d["bucket"], d.get("updated_at"),
+                            json.dumps(d["doc"], sort_keys=True, separators=(",", ":")))
+                seen += 1
+            if not body.get("next"):
+                break
+            q["after"] = body["next"]
+        assert seen == c["count"], (f"{node.node_id}: /v1/collections says {name} holds "
+                                    f"{c['count']} docs, the query returned {seen}")
+    return out
+
+
+def digest_of(content: dict) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for key in sorted(content):
+        h.update(repr((key, content[key])).encode())
+    return h.hexdigest()[:16]
+
+
+def diff_contents(a: dict, b: dict, limit: int = 5) -> str:
+    only_a = sorted(set(a) - set(b))
+    only_b = sorted(set(b) - set(a))
+    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+    return (f"{len(only_a)} only in first (e.g. {only_a[:limit]}), {len(only_b)} only in "
+            f"second (e.g. {only_b[:limit]}), {len(differ)} differ (e.g. "
+            f"{[(k, a[k], b[k]) for k in differ[:limit]]})")
+
+
+class Cluster:
+    """Nodes of one cluster: `add()` one at a time or `start(n)`; `close()` kills all."""
+
+    def __init__(self, binary: Path, dir_fn: Callable[[str], Path], *,
+                 cluster_token: str = CLUSTER_TOKEN, admin_token: str = CLUSTER_ADMIN_TOKEN,
+                 common_args: Iterable[str] = ()):
+        self.binary = Path(binary)
+        self.dir_fn = dir_fn
+        self.cluster_token = cluster_token
+        self.admin_token = admin_token
+        self.common_args = list(common_args)
+        self.nodes: list[Node] = []
+
+    # -- membership
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.node_id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def running(self) -> list[Node]:
+        return [n for n in self.nodes if n.is_running()]
+
+    def seed(self) -> Node:
+        for n in self.nodes:
+            if n.is_running():
+                return n
+        raise AssertionError("no running node to join through")
+
+    def add(self, node_id: str | None = None, *, join: "Node | str | bool" = True,
+            level: int | None = None, extra_args: Iterable[str] = (),
+            cluster_token: str | None = "", start: bool = True,
+            timeout: float = READY_TIMEOUT) -> Node:
+        """Create (and start) a node. join=True joins through the first running node,
+        a Node or URL joins there, False starts it alone. cluster_token="" means the
+        cluster's token, None none at all."""
+        node_id = node_id or f"n{len(self.nodes) + 1}"
+        tok = self.cluster_token if cluster_token == "" else cluster_token
+        args: list[str] = []
+        if tok is not None:
+            args += ["--cluster-token", tok]
+        if level is not None:
+            args += ["--level", str(level)]
+        if join is True:
+            args += ["--join", self.seed().url]
+        elif isinstance(join, Node):
+            args += ["--join", join.url]
+        elif isinstance(join, str):
+            args += ["--join", join]
+        args += self.common_args + list(extra_args)
+        n = Node(self.binary, self.dir_fn(node_id), node_id, admin_token=self.admin_token,
+                 extra_args=args)
+        self.nodes.append(n)
+        if start:
+            n.start(timeout=timeout)
+        return n
+
+    def start(self, count: int, timeout: float = CLUSTER_FORM_TIMEOUT, **kw) -> list[Node]:
+        """n1 alone, then n2..n<count> joining one after another (each waited for as a
+        voter before the next starts); returns the nodes."""
+        first = self.add(join=False, **kw)
+        for _ in range(count - 1):
+            n = self.add(join=first, **kw)
+            self.wait_voter(n.node_id, timeout=timeout)
+        return list(self.nodes)
+
+    # -- observation
+
+    def views(self, nodes: Iterable[Node] | None = None) -> dict[str, ClusterView | None]:
+        return {n.node_id: try_view(n) for n in (nodes if nodes is not None else self.running())}
+
+    def find_leader(self, among: Iterable[Node] | None = None, agree: bool = True,
+                    min_term: int = 0) -> tuple[Node, ClusterView] | None:
+        """A node that reports itself leader (term >= min_term); with `agree`, every other
+        running node of `among` names the same leader."""
+        among = [n for n in (among if among is not None else self.nodes) if n.is_running()]
+        for n in among:
+            v = self_leader(n)
+            if v is None or v.term < min_term:
+                continue
+            if agree:
+                for o in among:
+                    if o is n:
+                        continue
+                    ov = try_view(o)
+                    if ov is None or ov.leader != n.node_id:
+                        break
+                else:
+                    return n, v
+            else:
+                return n, v
+        return None
+
+    def leader(self, timeout: float = 20.0, **kw) -> Node:
+        return self.leader_and_view(timeout, **kw)[0]
+
+    def leader_and_view(self, timeout: float = 20.0, **kw) -> tuple[Node, ClusterView]:
+        return wait_until(lambda: self.find_leader(**kw), timeout,
+                          f"a leader agreed on by the running nodes ({self.describe()})",
+                          interval=0.05)
+
+    def followers(self, leader: Node) -> list[Node]:
+        return [n for n in self.running() if n is not leader]
+
+    def wait_voter(self, node_id: str, timeout: float = CLUSTER_FORM_TIMEOUT) -> ClusterView:
+        """Until the leader's view lists `node_id` as a voter."""
+        def ok():
+            found = self.find_leader(agree=False)
+            if found and found[1].raft_state(node_id) in VOTER_STATES:
+                return found[1]
+            return None
+        return wait_until(ok, timeout, f"{node_id} to be a voter ({self.describe()})",
+                          interval=0.1)
+
+    def wait_voters(self, count: int, timeout: float = CLUSTER_FORM_TIMEOUT
+                    ) -> tuple[Node, ClusterView]:
+        """Until a leader's view shows `count` voters and every running node agrees."""
+        def ok():
+            found = self.find_leader(agree=True)
+            if found and len(found[1].voters()) >= count:
+                return found
+            return None
+        return wait_until(ok, timeout, f"{count} voters ({self.describe()})", interval=0.1)
+
+    def applied_index(self, node: Node) -> int | None:
+        v = try_view(node)
+        return None if v is None else v.applied(node.node_id)
+
+    def wait_applied(self, node: Node, index: int, timeout: float = 30.0):
+        """Until `node` reports (in its own view) having applied `index`."""
+        def ok():
+            a = self.applied_index(node)
+            return a is not None and a >= index
+        wait_until(ok, timeout, f"{node.node_id} to apply index {index} "
+                   f"(now {self.applied_index(node)})", interval=0.05)
+
+    def describe(self) -> str:
+        parts = []
+        for n in self.nodes:
+            if not n.is_running():
+                parts.append(f"{n.node_id}: down")
+                continue
+            v = try_view(n, timeout=1.0)
+            if v is None:
+                parts.append(f"{n.node_id}: no view")
+            else:
+                parts.append(f"{n.node_id}: leader={v.leader} term={v.term} "
+                             f"states={[(e.get('id'), e.get('raft_state'), e.get('applied_index')) for e in v.get('nodes', [])]}")
+        return "; ".join(parts)
+
+    def close(self):
+        for n in self.nodes:
+            n.close()
+
+
+class WriteLoad:
+    """Threads PUTting distinct documents through `targets` (thread t uses
+    targets[t % len]). A write counts as acknowledged only on a 2xx answer.
+
+    retry=True: a 503 or a connection error/timeout is retried (same id, same body) until
+    `give_up_after` seconds have passed for that write; any other answer is recorded in
+    `unexpected`. retry=False: every non-2xx answer and every exception is a failure.
+    per_thread=None writes until stop() is called.
+    """
+
+    def __init__(self, targets: list[Node], *, threads: int, per_thread: int | None,
+                 prefix: str, collection: str = "load", retry: bool = True,
+                 give_up_after: float = 60.0, request_timeout: float = 30.0,
+                 pad: int = 40):
+        self.targets = list(targets)
+        self.n_threads = threads
+        self.per_thread = per_thread
+        self.prefix = prefix
+        self.collection = collection
+        self.retry = retry
+        self.give_up_after = give_up_after
+        self.request_timeout = request_timeout
+        self.pad = pad
+        self.lock = threading.Lock()
+        self.acked: dict[str, tuple] = {}     # id -> (rev, body bytes, index, served_by, t)
+        self.unexpected: list[str] = []       # non-retryable answers (descriptions)
+        self.gave_up: list[str] = []
+        self.failures: list[str] = []         # retry=False: every failed attempt
+        self.retried_503: list[tuple] = []   # (id, problem type, detail, served by)
+        self.retried_conn: list[str] = []
+        # id -> outcomes of the failed attempts before the last one ("503:<type>", "conn")
+        self.failed_attempts: dict[str, list[str]] = {}
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def body(self, t: int, k: int) -> bytes:
+        return jdumps({"t": t, "k": k, "p": self.prefix, "pad": "x" * (self.pad + k % 17)})
+
+    def _worker(self, t: int):
+        node = self.targets[t % len(self.targets)]
+        k = 0
+        while not self.stop_event.is_set() and (self.per_thread is None or k < self.per_thread):
+            doc_id = f"{self.prefix}-{t}-{k}"
+            body = self.body(t, k)
+            first = time.monotonic()
+            while True:
+                try:
+                    r = node.request("PUT", doc_path(self.collection, doc_id), body,
+                                     {"Content-Type": "application/json"},
+                                     timeout=self.request_timeout)
+                except (OSError, http.client.HTTPException) as e:
+                    if not self.retry:
+                        with self.lock:
+                            self.failures.append(f"{doc_id} via {node.node_id}: {e!r}")
+                        break
+                    with self.lock:
+                        self.retried_conn.append(f"{doc_id}: {e!r}")
+                        self.failed_attempts.setdefault(doc_id, []).append("conn")
+                else:
+                    if r.status in (200, 201):
+                        try:
+                            idx = index_of(r)
+                            rev = r.json()["rev"]
+                        except (AssertionError, KeyError, TypeError) as e:
+                            with self.lock:
+                                self.unexpected.append(f"{doc_id}: bad 2xx ({e}): "
+                                                       f"{r.describe()}")
+                            break
+                        with self.lock:
+                            self.acked[doc_id] = (rev, body, idx,
+                                                  r.headers.get("x-machdb-served-by"),
+                                                  time.monotonic())
+                        break
+                    if not self.retry:
+                        with self.lock:
+                            self.failures.append(f"{doc_id} via {node.node_id}: "
+                                                 f"{r.describe()}")
+                        break
+                    if r.status == 503:
+                        problem = problem_slug(r)
+                        if r.headers.get("retry-after") is None or problem not in (
+                                "no-leader", "write-timeout", "not-ready", "overloaded"):
+                            with self.lock:
+                                self.unexpected.append(f"{doc_id}: 503 without Retry-After "
+                                                       f"or of an unexpected type: "
+                                                       f"{r.describe()}")
+                        try:
+                            detail = json.loads(r.body).get("detail")
+                        except (ValueError, AttributeError):
+                            detail = None
+                        with self.lock:
+                            self.retried_503.append((doc_id, problem, detail,
+                                                     r.headers.get("x-machdb-served-by")))
+                            self.failed_attempts.setdefault(doc_id, []).append(f"503:{problem}")
+                    else:
+                        with self.lock:
+                            self.unexpected.append(f"{doc_id}: {r.describe()}")
+                        break
+                if time.monotonic() - first > self.give_up_after or self.stop_event.is_set():
+                    with self.lock:
+                        self.gave_up.append(doc_id)
+                    break
+                time.sleep(0.05)   # back off a little before retrying the same write
+            k += 1
+
+    def start(self) -> "WriteLoad":
+        self.threads = [threading.Thread(target=self._worker, args=(t,), daemon=True,
+                                         name=f"writer-{self.prefix}-{t}")
+                        for t in range(self.n_threads)]
+        for th in self.threads:
+            th.start()
+        return self
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def stop(self):
+        self.stop_event.set()
+
+    def join(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        for th in self.threads:
+            th.join(timeout=max(0.0, deadline - time.monotonic()))
+        alive = [th.name for th in self.threads if th.is_alive()]
+        assert not alive, f"writer threads still running after {timeout:.0f}s: {alive}"
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return dict(self.acked)
+
+    def max_index(self) -> int:
+        with self.lock:
+            return max((v[2] for v in self.acked.values()), default=0)
+
+    def summary(self) -> str:
+        with self.lock:
+            return (f"{len(self.acked)} acknowledged, {len(self.retried_503)} retried 503s, "
+                    f"{len(self.retried_conn)} retried connection errors, "
+                    f"{len(self.unexpected)} unexpected answers, {len(self.gave_up)} given up, "
+                    f"{len(self.failures)} failures")
+
+
+def problem_slug(resp: Response) -> str | None:
+    try:
+        t = json.loads(resp.body).get("type", "")
+    except (ValueError, AttributeError):
+        return None
+    return t[len(PROBLEM_PREFIX):] if isinstance(t, str) and t.startswith(PROBLEM_PREFIX) else t
+
+
+def verify_acked(node: Node, acked: dict, collection: str, min_index: int,
+                 threads: int = 4) -> list[str]:
+    """GET every acknowledged doc on `node` (X-Machdb-Min-Index = min_index): right bytes
+    and rev. Returns a list of problems (empty when all is well)."""
+    items = sorted(acked.items())
+    bad: list[str] = []
+    lock = threading.Lock()
+
+    def work(part):
+        for doc_id, (rev, body, idx, _, _) in part:
+            try:
+                g = node.get(doc_path(collection, doc_id),
+                             headers={"X-Machdb-Min-Index": str(min_index)}, timeout=15)
+            except (OSError, http.client.HTTPException) as e:
+                with lock:
+                    bad.append(f"{doc_id}: {e!r}")
+                continue
+            if g.status != 200 or g.body != body or g.headers.get("etag") != f'"{rev}"':
+                with lock:
+                    bad.append(f"{doc_id} (acked rev {rev} index {idx}): got {g.status} "
+                               f"etag={g.headers.get('etag')} body={g.body[:100]!r}")
+
+    parts = [items[i::threads] for i in range(threads)]
+    ths = [threading.Thread(target=work, args=(p,), daemon=True) for p in parts]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(timeout=300)
+    return bad
