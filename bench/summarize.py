@@ -21,7 +21,7 @@ def main(path):
         p50 = statistics.median(r["latency_ms"]["p50"] for r in rs)
         p99 = statistics.median(r["latency_ms"]["p99"] for r in rs)
         errors = sum(r["errors"]["total"] for r in rs)
-        cpu = statistics.median(r["cpu"]["server"] for r in rs)
+        cpu = statistics.median(r["cpu"]["server_total_pct_of_one_core"] or 0 for r in rs)
         ratio = p99ratio = ""
         other = runs.get((nodes, mix, conns, "etcd"))
         if system == "machdb" and other:
