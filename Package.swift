@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Replica", dependencies: [
-            "RaftCore", "Storage", "PeerTransport", "Sync",
+            "RaftCore", "Storage", "PeerTransport", "Sync", "Sharding",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -1,5 +1,6 @@
 import JSON
 import MicroHTTPD
+import PeerTransport
 import Storage
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +26,7 @@ extension NodeService {
         let header = request.header("authorization") ?? ""
         // The scheme name is case-insensitive (RFC 9110 §11.1).
         let presented = header.prefix(7).lowercased() == "bearer " ? String(header.dropFirst(7)).trimmingSpaces : ""
-        guard ConstantTime.equal(Array(presented.utf8), Array(expected.utf8)) else {
+        guard InternalAuth.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {
             throw Problem(.unauthorized, "admin routes need Authorization: Bearer <admin token>",
                           headers: [("WWW-Authenticate", #"Bearer realm="machdb-admin""#)])
         }
@@ -69,15 +70,14 @@ extension NodeService {
             if let replication = member.replicationState { fields.append(("replication", .string(replication))) }
             nodes.append(.object(fields))
         }
+        // A snapshot this node is receiving, or else one it is serving right now.
         var snapshot: JSON?
         if let transfer = status.snapshotTransfer {
-            let percent = transfer.total > 0 ? Double(transfer.bytes) * 100 / Double(transfer.total) : 0
-            snapshot = .object([
-                ("token", .string(transfer.token)), ("direction", .string(transfer.direction)),
-                ("bytes", .int(Int(transfer.bytes))), ("total", .int(Int(transfer.total))),
-                ("percent", .double((percent * 10).rounded() / 10)),
-                ("eta_seconds", transfer.etaSeconds.map { .double($0) } ?? .null),
-            ])
+            snapshot = Self.transferJSON(token: transfer.token, direction: transfer.direction, bytes: transfer.bytes,
+                                         total: transfer.total, eta: transfer.etaSeconds)
+        } else if let sending = cluster.snapshotServer.progress.first(where: { $0.bytes < $0.total }) {
+            snapshot = Self.transferJSON(token: sending.token, direction: "sending", bytes: sending.bytes,
+                                         total: sending.total, eta: sending.etaSeconds)
         }
         return clusterMap(stage: max(1, status.members.count), nodes: nodes, leader: status.leaderID,
                           members: status.members.map(\.id).sorted(), snapshot: snapshot, term: status.term, commit: status.commit)
@@ -96,6 +96,16 @@ extension NodeService {
             ("nodes", .array(nodes)),
             ("shards", .array([.object(shard)])),
         ]))
+    }
+
+    static func transferJSON(token: String, direction: String, bytes: Int64, total: Int64, eta: Double?) -> JSON {
+        let percent = total > 0 ? Double(bytes) * 100 / Double(total) : 0
+        return .object([
+            ("token", .string(token)), ("direction", .string(direction)),
+            ("bytes", .int(Int(bytes))), ("total", .int(Int(total))),
+            ("percent", .double((percent * 10).rounded() / 10)),
+            ("eta_seconds", eta.map { .double($0) } ?? .null),
+        ])
     }
 
     static func roman(_ n: Int) -> String {
@@ -173,19 +183,5 @@ extension NodeService {
         out += "machdb_group_commit_batch_size_sum \(stats.batchSizes.sum)\n"
         out += "machdb_group_commit_batch_size_count \(stats.batchSizes.count)\n"
         return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(out.utf8))
-    }
-}
-
-/// Comparison whose time does not depend on where the inputs differ.
-enum ConstantTime {
-    static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        let length = max(a.count, b.count)
-        for i in 0..<length {
-            let x = i < a.count ? a[i] : 0
-            let y = i < b.count ? b[i] : 0
-            difference |= x ^ y
-        }
-        return difference == 0 && a.count == b.count
     }
 }

@@ -36,8 +36,9 @@ public enum InternalAuth {
         return token.isEmpty ? nil : token
     }
 
-    /// Compares in time that depends only on `expected`'s length, never on where the inputs differ.
-    static func constantTimeEqual(_ presented: [UInt8], _ expected: [UInt8]) -> Bool {
+    /// Compares in time that depends only on `expected`'s length, never on where the inputs
+    /// differ. Also used for the admin token.
+    public static func constantTimeEqual(_ presented: [UInt8], _ expected: [UInt8]) -> Bool {
         var difference: UInt8 = presented.count == expected.count ? 0 : 1
         for index in 0..<expected.count {
             let byte = index < presented.count ? presented[index] : 0

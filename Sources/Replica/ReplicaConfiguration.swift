@@ -1,4 +1,5 @@
 import RaftCore
+import Sharding
 
 /// Settings of one node's Raft runtime. Time is in milliseconds here; the core counts ticks.
 public struct ReplicaConfiguration: Sendable {
@@ -51,14 +52,11 @@ public struct ReplicaConfiguration: Sendable {
     }
 }
 
-/// Raft ids from node names: FNV-1a 64 of the name (never 0, Raft's "nobody").
+/// Raft ids from node names: FNV-1a 64 of the name, the hash buckets use too (never 0,
+/// Raft's "nobody").
 public enum RaftID {
     public static func of(_ nodeID: String) -> NodeID {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in nodeID.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
+        let hash = Bucket.fnv1a64(nodeID.utf8)
         return hash == 0 ? 1 : hash
     }
 }
