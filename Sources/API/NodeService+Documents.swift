@@ -38,7 +38,7 @@ extension NodeService {
         }
         let precondition = try Headers.precondition(request, allowIfNoneMatch: false)
         do {
-            _ = try JSON.parse(request.body, maxDepth: configuration.maxJSONDepth)
+            try JSON.validate(request.body, maxDepth: configuration.maxJSONDepth)
         } catch {
             throw problem(for: error, invalid: .invalidPatch)
         }
@@ -185,7 +185,7 @@ extension NodeService {
         }
         guard Headers.isJSON(media) else { return (contentType, false) }
         do {
-            _ = try JSON.parse(request.body, maxDepth: configuration.maxJSONDepth)
+            try JSON.validate(request.body, maxDepth: configuration.maxJSONDepth)
         } catch {
             throw problem(for: error, invalid: .invalidJSON)
         }
