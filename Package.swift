@@ -57,7 +57,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "RaftCore"]),
         .testTarget(name: "SQLiteTests", dependencies: ["SQLite"]),
         .testTarget(name: "MicroHTTPDTests", dependencies: ["MicroHTTPD", "Curl"]),
         .testTarget(name: "ShardingTests", dependencies: ["Sharding"]),

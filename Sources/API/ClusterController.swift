@@ -85,7 +85,6 @@ public final class ClusterController: Sendable {
                             joinedAtIndex: 0)
             let raftStore = try store.startRaft(bootstrap: bootstrap, selfRaftID: settings.raftID, selfMember: me)
             snapshots.withLock { $0 = raftStore.snapshots }
-            transport.onUnreachable { _ in }
             let replica = try Replica(configuration: settings, raftStore: raftStore, transport: transport,
                                       clusterToken: configuration.clusterToken, logger: logger)
             transport.onUnreachable { [weak replica] id in replica?.reportUnreachable(id) }

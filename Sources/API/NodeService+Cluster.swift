@@ -59,21 +59,8 @@ extension NodeService {
 
     static func queryString(_ query: [(name: String, value: String)]) -> String {
         guard !query.isEmpty else { return "" }
-        return "?" + query.map { "\(percentEncode($0.name))=\(percentEncode($0.value))" }.joined(separator: "&")
-    }
-
-    static func percentEncode(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(UnicodeScalar(byte))
-            default:
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
-            }
-        }
-        return out
+        return "?" + query.map { "\(InternalRoutes.percentEncoded($0.name))=\(InternalRoutes.percentEncoded($0.value))" }
+            .joined(separator: "&")
     }
 
     // MARK: Internal routes (cluster token)
@@ -183,8 +170,4 @@ extension NodeService {
             }
         }
     }
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -23,10 +23,12 @@ public struct Request: Sendable {
         self.receivedAt = receivedAt
     }
 
-    /// The first header named `name` (case-insensitive; pass it lowercased for speed).
+    /// The first header named `name` (case-insensitive). Names are stored lowercased, so a
+    /// lowercased `name` — what every caller on the request path passes — costs no allocation.
     public func header(_ name: String) -> String? {
+        if let hit = headers.first(where: { $0.name == name }) { return hit.value }
         let lower = name.lowercased()
-        return headers.first { $0.name == lower }?.value
+        return lower == name ? nil : headers.first { $0.name == lower }?.value
     }
 
     /// The first query argument named `name`.

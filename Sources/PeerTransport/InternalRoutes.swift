@@ -29,7 +29,9 @@ public enum InternalRoutes {
         return String(base)
     }
 
-    static func percentEncoded(_ text: String) -> String {
+    /// Percent-encodes everything but RFC 3986 unreserved characters (for path segments and
+    /// query arguments of requests sent to other nodes).
+    public static func percentEncoded(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
             switch byte {

@@ -48,7 +48,6 @@ final class RaftLoop {
     /// Node directory: the replicated members table plus peers learned outside the log.
     private var directory: [NodeID: Member] = [:]
     private var fetching: String?
-    private var fetchProgress: ReplicaStatus.SnapshotTransfer?
     private let fetchProgressBox = TransferProgress()
     private var lastRole: Role = .follower
     private var lastLeader: NodeID?

@@ -1,4 +1,5 @@
 import JSON
+import RaftCore
 import XCTest
 
 /// `validate` must accept and reject exactly what `parse` does.
@@ -32,7 +33,7 @@ final class ValidateTests: XCTestCase {
 
     /// Random carts, then random byte edits of them: both paths must always agree.
     func testRandomDocumentsAndMutations() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let alphabet = Array(#"{}[]":,.-+eE0123456789 abtrufnl\"#.utf8) + [0x00, 0x1f, 0x7f, 0xc3, 0xa9, 0xff]
         for _ in 0..<4_000 {
             var doc = Array(cart(&rng).utf8)
@@ -49,23 +50,11 @@ final class ValidateTests: XCTestCase {
         }
     }
 
-    private func cart(_ rng: inout SplitMix) -> String {
+    private func cart(_ rng: inout SplitMix64) -> String {
         let items = (0..<Int(rng.next() % 4)).map { i in
             #"{"sku":"s\#(rng.next() % 1000)","qty":\#(rng.next() % 9),"price":\#(Double(rng.next() % 10_000) / 100)}"#
         }
         let note = rng.next() % 2 == 0 ? #","note":"line\nbreak \"quoted\"""# : ""
         return #"{"customer":"c\#(rng.next() % 100)","status":"open","items":[\#(items.joined(separator: ","))],"total":\#(rng.next() % 500)\#(note),"gift":\#(rng.next() % 2 == 0),"coupon":null}"#
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -343,14 +343,9 @@ final class RaftStoreTests: RaftStoreTestCase {
 /// that overwrite suffixes, applies, compactions and restarts.
 final class RaftLogModelTests: RaftStoreTestCase {
     private struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var source: SplitMix64
+        init(state: UInt64) { source = SplitMix64(seed: state) }
+        mutating func next() -> UInt64 { source.next() }
         mutating func below(_ bound: UInt64) -> UInt64 { bound == 0 ? 0 : next() % bound }
         mutating func inRange(_ range: ClosedRange<UInt64>) -> UInt64 { range.lowerBound + below(range.upperBound - range.lowerBound + 1) }
     }
