@@ -29,6 +29,7 @@ let package = Package(
         // Layer 2: pure cores (no I/O, no clock, no global randomness).
         .target(name: "Sharding"),
         .target(name: "RaftCore"),
+        .target(name: "Topology", dependencies: ["JSON"]),
 
         // Layer 3: node services.
         .target(name: "Storage", dependencies: [
@@ -46,13 +47,13 @@ let package = Package(
 
         // Layer 4: edges.
         .target(name: "API", dependencies: [
-            "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync", "Replica", "PeerTransport", "RaftCore", "Curl",
+            "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync", "Replica", "PeerTransport", "RaftCore", "Curl", "Topology",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Layer 5: the executable.
         .executableTarget(name: "machdb", dependencies: [
-            "API", "Storage", "MicroHTTPD", "Curl", "JSON",
+            "API", "Storage", "MicroHTTPD", "Curl", "JSON", "Topology",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -65,6 +66,7 @@ let package = Package(
             "Storage", "JSON", "SQLite", "Sharding", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "JSON"]),
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),

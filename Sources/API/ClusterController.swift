@@ -8,6 +8,7 @@ import Replica
 import Storage
 import Sync
 import Synchronization
+import Topology
 
 /// Settings for taking part in a cluster.
 public struct ClusterConfiguration: Sendable {
@@ -17,6 +18,8 @@ public struct ClusterConfiguration: Sendable {
     public var replica: ReplicaConfiguration
     public var forwardThreads: Int = 8
     public var forwardQueueCapacity: Int = 4_096
+    /// The topology controller and planner policy.
+    public var topology = TopologySettings()
 
     public init(clusterToken: String?, replica: ReplicaConfiguration) {
         self.clusterToken = clusterToken
@@ -40,6 +43,9 @@ public final class ClusterController: Sendable {
     let transport: PeerTransport
     let snapshotServer: SnapshotServer
     let forwarder: Forwarder
+    let maps: MapView
+    private let topologyState = Mutex<TopologyController?>(nil)
+    var topology: TopologyController? { topologyState.withLock { $0 } }
     private let modeState = Mutex<Mode>(.standalone)
     private let snapshots = Mutex<SnapshotFiles?>(nil)
 
@@ -53,6 +59,15 @@ public final class ClusterController: Sendable {
         transport = PeerTransport(configuration: transportConfiguration, logger: logger)
         snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
         forwarder = Forwarder(threads: configuration.forwardThreads, capacity: configuration.forwardQueueCapacity)
+        try configuration.topology.validate()
+        let settings = configuration.replica
+        maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),
+                       stored: store.clusterMap, logger: logger)
+        let maps = self.maps
+        store.onClusterMapChanged { stored in maps.applied(stored) }
+        let controller = TopologyController(settings: configuration.topology, store: store, cluster: self, logger: logger)
+        topologyState.withLock { $0 = controller }
+        controller.start()
     }
 
     public var mode: Mode { modeState.withLock { $0 } }
@@ -136,6 +151,8 @@ public final class ClusterController: Sendable {
     }
 
     public func close() {
+        topology?.stop()
+        maps.close()
         if let replica { replica.shutdown() }
         _ = transport.close()
         forwarder.close()

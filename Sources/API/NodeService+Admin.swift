@@ -32,72 +32,6 @@ extension NodeService {
         }
     }
 
-    /// The cluster map as this node sees it. Standalone, it is Mach I: one shard holding
-    /// every bucket, this node in every role. In a Raft group, the members with their Raft
-    /// state (the leader also knows each member's replication progress).
-    func clusterView() -> Response {
-        guard let replica = cluster.replica else {
-            let node = JSON.object([
-                ("id", .string(configuration.nodeID)),
-                ("url", .string(configuration.advertiseURL)),
-                ("level", .int(configuration.level)),
-                ("roles", .array(["writer", "replica", "load_manager"])),
-                ("state", .string(isAccepting ? "up" : "stopping")),
-                ("raft_state", .string("standalone")),
-                ("applied_index", .int(store.appliedIndex)),
-                ("lag", .int(0)),
-            ])
-            return clusterMap(stage: 1, nodes: [node], leader: configuration.nodeID, members: [configuration.nodeID], snapshot: nil)
-        }
-        let status = replica.status
-        var nodes: [JSON] = []
-        for member in status.members.sorted(by: { $0.id < $1.id }) {
-            let isLeader = member.id == status.leaderID
-            let roles: [JSON] = isLeader ? ["writer", "replica", "load_manager"]
-                : member.isLearner ? ["learner", "load_manager"] : ["replica", "load_manager"]
-            let raftState = isLeader ? "leader" : member.isLearner ? "learner" : "follower"
-            var fields: [(String, JSON)] = [
-                ("id", .string(member.id)), ("url", .string(member.url)), ("level", .int(member.level)),
-                ("roles", .array(roles)), ("state", .string("up")), ("raft_state", .string(raftState)),
-            ]
-            if member.id == configuration.nodeID {
-                fields.append(("applied_index", .int(status.applied)))
-                fields.append(("lag", .int(status.commit > status.applied ? status.commit - status.applied : 0)))
-            } else if let match = member.match {
-                fields.append(("applied_index", .int(match)))  // replicated up to (leader's view)
-                fields.append(("lag", .int(member.lag ?? 0)))
-            }
-            if let replication = member.replicationState { fields.append(("replication", .string(replication))) }
-            nodes.append(.object(fields))
-        }
-        // A snapshot this node is receiving, or else one it is serving right now.
-        var snapshot: JSON?
-        if let transfer = status.snapshotTransfer {
-            snapshot = Self.transferJSON(token: transfer.token, direction: transfer.direction, bytes: transfer.bytes,
-                                         total: transfer.total, eta: transfer.etaSeconds)
-        } else if let sending = cluster.snapshotServer.progress.first(where: { $0.bytes < $0.total }) {
-            snapshot = Self.transferJSON(token: sending.token, direction: "sending", bytes: sending.bytes,
-                                         total: sending.total, eta: sending.etaSeconds)
-        }
-        return clusterMap(stage: max(1, status.members.count), nodes: nodes, leader: status.leaderID,
-                          members: status.members.map(\.id).sorted(), snapshot: snapshot, term: status.term, commit: status.commit)
-    }
-
-    private func clusterMap(stage: Int, nodes: [JSON], leader: String?, members: [String], snapshot: JSON?,
-                            term: UInt64 = 0, commit: UInt64 = 0) -> Response {
-        var shard: [(String, JSON)] = [
-            ("id", 1), ("buckets", [1, 1000]), ("leader", leader.map { .string($0) } ?? .null),
-            ("members", .array(members.map { .string($0) })), ("term", .int(term)), ("commit_index", .int(commit)),
-        ]
-        if let snapshot { shard.append(("snapshot_transfer", snapshot)) }
-        return ResponseBody.json(.object([
-            ("version", 1),
-            ("stage", .string("Mach \(Self.roman(stage))")),
-            ("nodes", .array(nodes)),
-            ("shards", .array([.object(shard)])),
-        ]))
-    }
-
     static func transferJSON(token: String, direction: String, bytes: Int64, total: Int64, eta: Double?) -> JSON {
         let percent = total > 0 ? Double(bytes) * 100 / Double(total) : 0
         return .object([
@@ -106,13 +40,6 @@ extension NodeService {
             ("percent", .double((percent * 10).rounded() / 10)),
             ("eta_seconds", eta.map { .double($0) } ?? .null),
         ])
-    }
-
-    static func roman(_ n: Int) -> String {
-        let table: [(Int, String)] = [(10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
-        var n = n, out = ""
-        for (value, letters) in table { while n >= value { out += letters; n -= value } }
-        return out
     }
 
     /// Streams a consistent snapshot of the database (made on a worker, sent from disk).

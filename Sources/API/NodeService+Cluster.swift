@@ -19,7 +19,8 @@ extension NodeService {
     /// A forward that fails after it may have reached the leader answers `write-timeout`
     /// (outcome unknown), never a claim that nothing was written.
     func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder,
-                 retry: (@Sendable () -> Void)? = nil) {
+                 retry: (@Sendable () -> Void)? = nil, onFailure: (@Sendable (String) -> Void)? = nil,
+                 minIndex: UInt64? = nil) {
         let path = request.path
         let target = leaderURL + path + Self.queryString(request.query)
         if request.header("x-machdb-redirect")?.lowercased() == "true" {
@@ -34,6 +35,7 @@ extension NodeService {
         for name in ["content-type", "if-match", "if-none-match", "authorization", "x-machdb-min-index"] {
             if let value = request.header(name) { headers.append((name, value)) }
         }
+        if let minIndex { headers.append(("X-Machdb-Min-Index", String(minIndex))) }
         let outgoing = ClientRequest(method: request.method, url: target, headers: headers, body: request.body,
                                      timeoutMilliseconds: 15_000)
         let queued = cluster.forwarder.send(outgoing) { result in
@@ -42,11 +44,15 @@ extension NodeService {
                 if answer.status == 503, answer.header(Self.notAppliedHeader) == "true", let retry {
                     return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { retry() }
                 }
+                if let index = answer.header("x-machdb-index").flatMap({ UInt64($0) }) {
+                    _ = self.observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
+                }
                 let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
                                          "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
                 responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
                                            body: .bytes(answer.body)))
             case let .failure(error):
+                if let onFailure { return onFailure(error.message) }
                 responder.respond(Problem(.writeTimeout, "the leader did not answer (\(error.message)); the request may or may not have been applied")
                     .response(instance: path))
             }

@@ -20,6 +20,12 @@ public final class NodeService: HTTPHandler {
     let waiters: IndexWaiters
     let cluster: ClusterController
     private let accepting = Atomic<Bool>(true)
+    /// Round robin over Read Replicas for reads this node relays.
+    let readRotation = Atomic<UInt>(0)
+    /// Highest log index this node has answered a client with (its own applies and forwarded
+    /// writes): a read it relays without `X-Machdb-Min-Index` waits for it at the replica, so a
+    /// client reading through the node it wrote through sees its write.
+    let observedIndex = Atomic<UInt64>(0)
     /// Boxed, not a bare closure in the Mutex (see `ServerProbe`).
     private let serverProbe = Mutex<ServerProbe?>(nil)
 
@@ -84,20 +90,28 @@ public final class NodeService: HTTPHandler {
         case .healthz: responder.respond(health())
         case .readyz: responder.respond(try readiness())
         case .metrics: responder.respond(metricsResponse())
-        case .collections: responder.respond(try collections())
+        case .collections: try routedRead(request, responder) { () throws(Problem) in responder.respond(try collections()) }
         case let .documents(collection): try create(request, collection: collection, responder)
         case let .document(collection, id):
             switch request.method {
-            case "GET", "HEAD": try read(request, collection: collection, id: id, responder)
+            case "GET", "HEAD":
+                try routedRead(request, responder) { () throws(Problem) in try read(request, collection: collection, id: id, responder) }
             case "PUT": try put(request, collection: collection, id: id, responder)
             case "PATCH": try patch(request, collection: collection, id: id, responder)
             default: try delete(request, collection: collection, id: id, responder)
             }
-        case let .query(collection): try query(request, collection: collection, responder)
+        case let .query(collection):
+            try routedRead(request, responder) { () throws(Problem) in try query(request, collection: collection, responder) }
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)
-            responder.respond(clusterView())
+            clusterView(request, responder)
+        case let .adminNodeLeave(node):
+            try authorizeAdmin(request)
+            try leave(request, node: node, responder)
+        case .clusterMap:
+            try authorizeInternal(request)
+            try clusterMapPoll(request, responder)
         case .adminBackup:
             try authorizeAdmin(request)
             try backup(request, responder)

@@ -29,6 +29,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case writeTimeout = "write-timeout"
     case notInCluster = "not-in-cluster"
     case transferFailed = "transfer-failed"
+    case replicaUnavailable = "replica-unavailable"
     case invalidRequest = "invalid-request"
     case storageError = "storage-error"
     case internalError = "internal"
@@ -44,7 +45,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
-        case .overloaded, .notReady, .queryTimeout, .noLeader, .writeTimeout: 503
+        case .overloaded, .notReady, .queryTimeout, .noLeader, .writeTimeout, .replicaUnavailable: 503
         case .indexNotReached: 504
         case .storageError, .internalError: 500
         }
@@ -78,6 +79,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .writeTimeout: "Write not applied in time"
         case .notInCluster: "Node is not in a cluster"
         case .transferFailed: "Leadership transfer failed"
+        case .replicaUnavailable: "No replica answered"
         case .invalidRequest: "Invalid request"
         case .storageError: "Storage error"
         case .internalError: "Internal error"

@@ -14,6 +14,8 @@ enum Route: Equatable {
     case raftMessages(shard: Int)
     case raftSnapshot(shard: Int, token: String)
     case clusterJoin
+    case clusterMap
+    case adminNodeLeave(node: String)
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -42,6 +44,10 @@ enum Route: Equatable {
             return .adminTransferLeader(shard: try shard(parts[3]))
         case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
             return .clusterJoin
+        case 3 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster-map":
+            return .clusterMap
+        case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "nodes" && parts[4] == "leave":
+            return .adminNodeLeave(node: try name(parts[3], .invalidRequest, "node id"))
         case 5 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "messages":
             return .raftMessages(shard: try shard(parts[3]))
         case 6 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "snapshots":
@@ -67,8 +73,8 @@ enum Route: Equatable {
 
     var allowedMethods: [String] {
         switch self {
-        case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup: ["GET", "HEAD"]
-        case .documents, .query, .bulk, .adminTransferLeader, .raftMessages, .clusterJoin: ["POST"]
+        case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap: ["GET", "HEAD"]
+        case .documents, .query, .bulk, .adminTransferLeader, .raftMessages, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
         }
@@ -77,8 +83,8 @@ enum Route: Equatable {
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
-        case .adminCluster, .adminBackup, .adminTransferLeader: .admin
-        case .raftMessages, .raftSnapshot, .clusterJoin: .internal
+        case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave: .admin
+        case .raftMessages, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
         case .documents, .bulk: .write
         case .query: .query

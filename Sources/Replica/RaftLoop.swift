@@ -31,6 +31,15 @@ final class RaftLoop {
         var confChangeIndex: UInt64?
     }
 
+    /// A control entry or membership change waiting to be applied (matched by index and term).
+    private struct PendingControl {
+        let term: UInt64
+        let deadline: UInt64
+        let completion: ReplicaInput.ReadCompletion
+        /// A removal: drop this node from the directory once the change is applied.
+        var removes: NodeID?
+    }
+
     let configuration: ReplicaConfiguration
     let node: RawNode
     let raftStore: RaftStore
@@ -45,6 +54,9 @@ final class RaftLoop {
     private var readSequence: UInt64 = 0
     private var transfers: [(target: NodeID, completion: ReplicaInput.Completion, deadline: UInt64)] = []
     private var joins: [JoinTask] = []
+    private var controls: [UInt64: PendingControl] = [:]
+    /// Leader: when each peer was last heard from (monotonic ns), reset on becoming leader.
+    private var lastHeard: [NodeID: UInt64] = [:]
     /// Node directory: the replicated members table plus peers learned outside the log.
     private var directory: [NodeID: Member] = [:]
     private var fetching: String?
@@ -117,6 +129,8 @@ final class RaftLoop {
         for (_, proposal) in pending { proposal.completion(.failure(.stopped)) }
         for (_, read) in reads { read.completion(.failure(.stopped)) }
         for join in joins { join.completion(.failure(.stopped)) }
+        for (_, control) in controls { control.completion(.failure(.stopped)) }
+        controls = [:]
         for transfer in transfers { transfer.completion(.failure(.stopped)) }
         pending = [:]
         reads = [:]
@@ -139,7 +153,9 @@ final class RaftLoop {
                 completion(.failure(replicaError(error)))
             }
         case let .messages(messages):
+            let now = monotonicNanoseconds()
             for message in messages {
+                lastHeard[message.from] = now
                 if message.kind == .snapshot, let snapshot = message.snapshot {
                     startFetch(message, snapshot: snapshot, mailbox: mailbox)
                     continue
@@ -184,6 +200,22 @@ final class RaftLoop {
             }
             joins.append(JoinTask(member: member, completion: completion, deadline: deadline))
             driveJoins(now: monotonicNanoseconds())
+        case let .changeMembership(change, deadline, completion):
+            do {
+                let position = try node.proposeConfChange(change)
+                controls[position.index] = PendingControl(term: position.term, deadline: deadline,
+                                                          completion: { completion($0.map { _ in () }) },
+                                                          removes: change.kind == .remove ? change.nodeID : nil)
+            } catch {
+                completion(.failure(replicaError(error)))
+            }
+        case let .proposeControl(command, deadline, completion):
+            do {
+                let position = try node.propose(command.encoded())
+                controls[position.index] = PendingControl(term: position.term, deadline: deadline, completion: completion)
+            } catch {
+                completion(.failure(replicaError(error)))
+            }
         case let .unreachable(peer):
             node.reportUnreachable(peer)
         case let .knownPeers(members):
@@ -249,6 +281,16 @@ final class RaftLoop {
             // happened, so the client may safely retry.
             lost.completion(.failure(.notLeader(leaderURL: leaderURL())))
         }
+        if let control = controls.removeValue(forKey: entry.index) {
+            if control.term == entry.term {
+                if let removed = control.removes {
+                    _ = try? node.propose(LogCommand.removeMember(raftID: removed).encoded())
+                }
+                control.completion(.success(entry.index))
+            } else {
+                control.completion(.failure(.notLeader(leaderURL: leaderURL())))  // overwritten: it never happened
+            }
+        }
         if let index = joins.firstIndex(where: { $0.directoryIndex == entry.index }) {
             joins[index].directoryApplied = true
         }
@@ -269,6 +311,12 @@ final class RaftLoop {
         if lastRole == .leader && soft.role != .leader {
             for join in joins { join.completion(.failure(.notLeader(leaderURL: nil))) }
             joins = []
+        }
+        if soft.role == .leader && lastRole != .leader {
+            // Everyone gets a full failure timeout from the start of this leadership.
+            let now = monotonicNanoseconds()
+            lastHeard = [:]
+            for id in node.confState.members where id != configuration.raftID { lastHeard[id] = now }
         }
         lastRole = soft.role
         lastLeader = soft.leader
@@ -327,7 +375,9 @@ final class RaftLoop {
                     joins.remove(at: i).completion(.success(()))
                     continue
                 }
-                let attributes = NodeAttributes(level: UInt8(clamping: member.level), priority: 1, autoPromote: true)
+                // Enters as a Load Manager's silent replica: priority 0, promoted only when the
+                // topology planner says so.
+                let attributes = NodeAttributes(level: UInt8(clamping: member.level), priority: 0, autoPromote: false)
                 if let position = try? node.proposeConfChange(.addLearner(member.raftID, attributes)) {
                     joins[i].confChangeIndex = position.index
                 }  // else another change is pending: retried on the next tick
@@ -423,6 +473,12 @@ final class RaftLoop {
                 read.completion(.failure(.timeout))
             }
         }
+        if !controls.isEmpty {
+            for (index, control) in controls where control.deadline <= now {
+                controls.removeValue(forKey: index)
+                control.completion(.failure(.timeout))
+            }
+        }
         for (i, transfer) in transfers.enumerated().reversed() where transfer.deadline <= now {
             transfers.remove(at: i)
             transfer.completion(.failure(.rejected("leadership transfer did not complete in time")))
@@ -437,22 +493,32 @@ final class RaftLoop {
         value.commit = status.commit
         value.applied = raftStore.appliedIndex
         value.lastIndex = status.lastIndex
+        value.firstIndex = status.firstIndex
+        value.committedInTerm = status.role == .leader && status.commit > 0
+            && ((try? raftStore.term(at: status.commit)) ?? 0) == status.term
         value.leaderID = status.leader.flatMap { directory[$0]?.id ?? ($0 == configuration.raftID ? configuration.nodeID : nil) }
         value.leaderURL = leaderURL()
         value.pendingProposals = pending.count
         value.mailboxDepth = mailboxDepth
         value.snapshotTransfer = fetchProgressBox.value.withLock { $0 }
         let conf = status.confState
+        let now = monotonicNanoseconds()
         for id in conf.members {
             let member = directory[id]
             let progress = status.progress[id]
+            let isSelf = id == configuration.raftID
+            let caughtUp = isSelf || progress.map {
+                $0.match > 0 && $0.match + 1 >= status.firstIndex && $0.match + configuration.promotionLag >= status.lastIndex
+            } ?? false
+            let heard = status.role == .leader && !isSelf ? lastHeard[id].map { now > $0 ? (now - $0) / 1_000_000 : 0 } : nil
             value.members.append(ReplicaStatus.MemberStatus(
                 id: member?.id ?? (id == configuration.raftID ? configuration.nodeID : "\(id)"),
                 raftID: id, url: member?.url ?? (id == configuration.raftID ? configuration.url : ""),
                 level: member?.level ?? Int(conf.attributes(of: id).level),
                 isVoter: conf.isVoter(id), isLearner: conf.isLearner(id),
                 match: progress?.match, lag: progress.map { status.lastIndex > $0.match ? status.lastIndex - $0.match : 0 },
-                replicationState: progress?.state.rawValue))
+                replicationState: progress?.state.rawValue, priority: Int(conf.attributes(of: id).priority),
+                sinceContactMilliseconds: heard, caughtUp: caughtUp, joinedAtIndex: member?.joinedAtIndex ?? 0))
         }
         replica.published.withLock { $0 = value }
     }

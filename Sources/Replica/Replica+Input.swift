@@ -12,6 +12,10 @@ enum ReplicaInput: Sendable {
     case readIndex(deadline: UInt64, completion: ReadCompletion)
     case transfer(to: NodeID, completion: Completion)
     case addMember(Member, deadline: UInt64, completion: Completion)
+    /// A membership change decided by the topology controller (promote, attributes, remove).
+    case changeMembership(ConfChange, deadline: UInt64, completion: Completion)
+    /// A control entry (e.g. the cluster map): completes with its index once applied.
+    case proposeControl(LogCommand, deadline: UInt64, completion: ReadCompletion)
     /// A snapshot message whose image has been downloaded: step it now.
     case snapshotFetched(Message)
     case snapshotFetchFailed(token: String)

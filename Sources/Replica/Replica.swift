@@ -88,6 +88,23 @@ public final class Replica: Sendable {
         push(.addMember(member, deadline: deadline, completion: completion)) { completion(.failure($0)) }
     }
 
+    /// Leader: proposes a membership change (`promote`, `updateAttributes`, `remove`);
+    /// `completion` runs once it is applied here. A removal also drops the node from the
+    /// replicated directory.
+    public func changeMembership(_ change: ConfChange, timeoutMilliseconds: Int = 10_000,
+                                 completion: @escaping @Sendable (Result<Void, ReplicaError>) -> Void) {
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+        push(.changeMembership(change, deadline: deadline, completion: completion)) { completion(.failure($0)) }
+    }
+
+    /// Leader: proposes a control entry (not a client write, e.g. the cluster map);
+    /// `completion` gets its index once applied here.
+    public func proposeControl(_ command: LogCommand, timeoutMilliseconds: Int = 10_000,
+                               completion: @escaping @Sendable (Result<UInt64, ReplicaError>) -> Void) {
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+        push(.proposeControl(command, deadline: deadline, completion: completion)) { completion(.failure($0)) }
+    }
+
     /// The transport failed to reach `peer`: the leader stops pipelining to it and probes.
     public func reportUnreachable(_ peer: NodeID) { push(.unreachable(peer)) { _ in } }
 

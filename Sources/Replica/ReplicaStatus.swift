@@ -15,6 +15,14 @@ public struct ReplicaStatus: Sendable {
         public var match: UInt64?
         public var lag: UInt64?
         public var replicationState: String?
+        /// Raft priority attribute (0: a Load Manager's silent replica, never preferred as leader).
+        public var priority: Int
+        /// Leader's view: milliseconds since this member was last heard from (nil for itself).
+        public var sinceContactMilliseconds: UInt64?
+        /// Leader's view: replicated within the promotion lag and past the compaction point.
+        public var caughtUp: Bool
+        /// The Raft index that admitted it (orders nodes by arrival).
+        public var joinedAtIndex: UInt64
     }
 
     public var role: Role = .follower
@@ -24,6 +32,10 @@ public struct ReplicaStatus: Sendable {
     public var commit: UInt64 = 0
     public var applied: UInt64 = 0
     public var lastIndex: UInt64 = 0
+    /// First index still in the log (entries below it are compacted).
+    public var firstIndex: UInt64 = 0
+    /// Leader: it has committed an entry of its term (its view of the log is complete).
+    public var committedInTerm = false
     public var members: [MemberStatus] = []
     public var pendingProposals: Int = 0
     public var mailboxDepth: Int = 0

@@ -42,12 +42,16 @@ public enum LogCommand: Sendable, Equatable {
     case upsertMember(Member)
     /// Removes a member from the directory.
     case removeMember(raftID: UInt64)
+    /// Replaces the cluster map by `body` (version `version`) if the stored map is at
+    /// `expectedVersion` (0: none yet); otherwise changes nothing. A compare-and-set, so a
+    /// deposed leader's controller cannot overwrite a newer map.
+    case setClusterMap(expectedVersion: UInt64, version: UInt64, body: [UInt8])
 
     /// The layout version written first.
     public static let encodingVersion: UInt8 = 1
 
     private enum Tag: UInt8 {
-        case write = 1, upsertMember = 2, removeMember = 3
+        case write = 1, upsertMember = 2, removeMember = 3, setClusterMap = 4
     }
 
     private enum OperationTag: UInt8 {
@@ -81,11 +85,17 @@ public enum LogCommand: Sendable, Equatable {
         case let .removeMember(raftID):
             writer.write(Tag.removeMember.rawValue)
             writer.write(raftID)
+        case let .setClusterMap(expectedVersion, version, body):
+            writer.write(Tag.setClusterMap.rawValue)
+            writer.write(expectedVersion)
+            writer.write(version)
+            writer.write(bytes: body)
         }
         return writer.bytes
     }
 
     private var estimatedSize: Int {
+        if case let .setClusterMap(_, _, body) = self { return body.count + 32 }
         guard case let .write(command, _) = self else { return 64 }
         var size = 32
         for operation in command.operations {
@@ -164,6 +174,9 @@ public enum LogCommand: Sendable, Equatable {
             self = .upsertMember(Member(id: id, raftID: raftID, url: url, level: level, joinedAtIndex: try reader.readUInt64()))
         case .removeMember:
             self = .removeMember(raftID: try reader.readUInt64())
+        case .setClusterMap:
+            self = .setClusterMap(expectedVersion: try reader.readUInt64(), version: try reader.readUInt64(),
+                                  body: try reader.readBytes())
         case nil:
             throw .invalidCommand("undecodable log command: unknown kind \(raw)")
         }

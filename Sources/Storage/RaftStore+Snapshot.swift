@@ -47,7 +47,7 @@ extension RaftStore {
     }
 
     /// Writes the image: a fresh database with this build's schema holding `documents`,
-    /// `collections`, `members` and `applied_index` as of now (no log, no Raft state), then
+    /// `collections`, `members`, `cluster_map` and `applied_index` as of now (no log, no Raft state), then
     /// registers it. Runs outside any transaction on the owning thread.
     private func materialize(_ metadata: SnapshotMetadata, token: String) throws(StorageError) -> SnapshotFiles.Image {
         let path = snapshots.directory + "/" + SnapshotFiles.fileName(token) + ".sqlite"
@@ -70,6 +70,7 @@ extension RaftStore {
                     INSERT INTO image.documents SELECT * FROM main.documents;
                     INSERT INTO image.collections SELECT * FROM main.collections;
                     INSERT INTO image.members SELECT * FROM main.members;
+                    INSERT INTO image.cluster_map SELECT * FROM main.cluster_map;
                     UPDATE image.meta SET value = (SELECT value FROM main.meta WHERE key = 'applied_index')
                         WHERE key = 'applied_index'
                     """)
@@ -115,6 +116,7 @@ extension RaftStore {
         let path: String
         let token: String
         let hasMembers: Bool
+        let hasClusterMap: Bool
     }
 
     /// Attaches the downloaded image for `snapshot` and checks it: a machdb database, intact
@@ -130,6 +132,9 @@ extension RaftStore {
         try attach(path, as: "snap")
         do throws(StorageError) {
             func refuse(_ detail: String) -> StorageError { .corrupt("snapshot image \(token): \(detail)") }
+            let hasClusterMap = try sqlite { () throws(SQLite.Error) in
+                try connection.scalarInt64("SELECT count(*) FROM snap.sqlite_schema WHERE type = 'table' AND name = 'cluster_map'") ?? 0
+            } == 1
             let (application, integrity, tables, members, version, imageApplied) = try sqlite { () throws(SQLite.Error) in
                 (try connection.scalarInt64("PRAGMA snap.application_id") ?? 0,
                  try connection.scalarText("PRAGMA snap.quick_check") ?? "no answer",
@@ -147,7 +152,7 @@ extension RaftStore {
             guard UInt64(bitPattern: imageApplied) == index else {
                 throw refuse("holds the state at \(imageApplied), the snapshot is at \(index)")
             }
-            return AttachedImage(path: path, token: token, hasMembers: members == 1)
+            return AttachedImage(path: path, token: token, hasMembers: members == 1, hasClusterMap: hasClusterMap)
         } catch {
             detach("snap")
             throw error
@@ -171,8 +176,14 @@ extension RaftStore {
                     FROM snap.documents ORDER BY rowid;
                 DELETE FROM main.collections;
                 INSERT INTO main.collections (name, count) SELECT name, count FROM snap.collections;
-                DELETE FROM main.members
+                DELETE FROM main.members;
+                DELETE FROM main.cluster_map
                 """)
+            if image.hasClusterMap {
+                try connection.execute("""
+                    INSERT INTO main.cluster_map (singleton, version, body) SELECT singleton, version, body FROM snap.cluster_map
+                    """)
+            }
             if image.hasMembers {
                 try connection.execute("""
                     INSERT INTO main.members (raft_id, id, url, level, joined_at_index)
@@ -205,6 +216,7 @@ extension RaftStore {
         outcome.keptLogAfterSnapshot = keep
         outcome.installedDocumentCount = documents
         outcome.membersChanged = true
+        outcome.clusterMapChanged = true
         logger.info("snapshot installed", metadata: [
             "index": "\(meta.index)", "term": "\(meta.term)", "documents": "\(documents)", "kept_log": "\(keep)",
         ])

@@ -231,6 +231,7 @@ public final class RaftStore: LogStorage {
         applied = outcome.applied
         conf = outcome.conf
         if outcome.membersChanged || image != nil { reloadMembers() }
+        if outcome.clusterMapChanged { store.publishClusterMap(try? Store.readClusterMap(connection)) }
         if let image { try? FileSystem.remove(image.path) }
         if applied != previousApplied { publish(outcome, writes: results.count(where: { $0.result != nil })) }
         return results
@@ -249,6 +250,7 @@ public final class RaftStore: LogStorage {
         /// compaction point are skipped).
         var appendedFrom: Int? = nil
         var membersChanged = false
+        var clusterMapChanged = false
         var keptLogAfterSnapshot = false
         /// Live documents right after a snapshot install (before the entries applied after it).
         var installedDocumentCount: Int? = nil
@@ -362,6 +364,8 @@ public final class RaftStore: LogStorage {
                 let outcomes = try applier.apply(write, index: entry.index)
                 return done(proposal: proposal, result: CommandResult(index: entry.index, outcomes: outcomes))
             case let .upsertMember(member):
+                var member = member
+                if member.joinedAtIndex == 0 { member.joinedAtIndex = entry.index }  // admitted by this entry
                 try upsert(member)
                 outcome.membersChanged = true
                 return done(membership: true)
@@ -369,6 +373,11 @@ public final class RaftStore: LogStorage {
                 try removeMember(raftID)
                 outcome.membersChanged = true
                 return done(membership: true)
+            case let .setClusterMap(expectedVersion, version, body):
+                if try setClusterMap(expectedVersion: expectedVersion, version: version, body: body) {
+                    outcome.clusterMapChanged = true
+                }
+                return done()
             }
         }
     }
@@ -390,6 +399,20 @@ public final class RaftStore: LogStorage {
             try upsert.bind(member.level, at: 4)
             try upsert.bind(Int64(bitPattern: member.joinedAtIndex), at: 5)
             try upsert.run()
+        }
+    }
+
+    /// Compare-and-set of the map row; true when it was replaced.
+    private func setClusterMap(expectedVersion: UInt64, version: UInt64, body: [UInt8]) throws(StorageError) -> Bool {
+        try sqlite { () throws(SQLite.Error) -> Bool in
+            let current = UInt64(try connection.scalarInt64("SELECT version FROM cluster_map WHERE singleton = 1") ?? 0)
+            guard current == expectedVersion, version > current else { return false }
+            let statement = try connection.cached("INSERT OR REPLACE INTO cluster_map (singleton, version, body) VALUES (1, ?1, ?2)")
+            defer { statement.reset() }
+            try statement.bind(Int64(bitPattern: version), at: 1)
+            try statement.bind(blob: body, at: 2)
+            try statement.run()
+            return true
         }
     }
 

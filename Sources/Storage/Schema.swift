@@ -19,12 +19,16 @@ import SQLite
 /// - `members`: the replicated directory of nodes (name, Raft id, URL, level), applied from
 ///   the log like documents. Unsigned 64-bit values are stored by bit pattern.
 ///
+/// Version 3 adds the cluster map (DESIGN §5), replicated through the log like `members`:
+/// - `cluster_map`: at most one row, the map's `version` and its JSON `body` (opaque here:
+///   the Topology module owns the format).
+///
 /// The file is marked with `PRAGMA application_id` so a foreign SQLite file is recognized.
 enum Schema {
     /// 'mach' in ASCII.
     static let applicationID: Int64 = 0x6D61_6368
     /// The version this build writes; migrations bring older files up to it.
-    static let currentVersion: Int64 = 2
+    static let currentVersion: Int64 = 3
 
     /// `migrations[v - 1]` turns an empty database (v = 1) or version v - 1 into version v.
     static let migrations: [String] = [
@@ -82,6 +86,13 @@ enum Schema {
             url             TEXT    NOT NULL,
             level           INTEGER NOT NULL,
             joined_at_index INTEGER NOT NULL
+        );
+        """,
+        """
+        CREATE TABLE cluster_map (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            version   INTEGER NOT NULL CHECK (version >= 1),
+            body      BLOB    NOT NULL
         );
         """,
     ]

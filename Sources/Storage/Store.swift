@@ -32,6 +32,8 @@ public final class Store: Sendable {
     let writerSlot: Mutex<Connection?>
     /// The file belongs to a Raft group (found at open, or set by ``startRaft``).
     let raftMode: Atomic<Bool>
+    /// The replicated cluster map as of the applied index (see `Store+ClusterMap.swift`).
+    let clusterMapState: ClusterMapState
 
     /// Opens the store at `configuration.path` (creating the file and schema when missing,
     /// migrating an older schema) and starts the committer thread.
@@ -47,6 +49,7 @@ public final class Store: Sendable {
              try writer.scalarInt64("SELECT coalesce(sum(count), 0) FROM collections") ?? 0)
         }
         state = CommitState(appliedIndex: UInt64(applied), documentCount: Int(live))
+        clusterMapState = ClusterMapState(try Store.readClusterMap(writer))
         queue = BoundedQueue(capacity: configuration.writeQueueCapacity)
         readers = ReaderPool(path: configuration.path, capacity: configuration.readerPoolSize,
                              waitMilliseconds: configuration.queryTimeoutMilliseconds)

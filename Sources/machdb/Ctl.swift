@@ -7,7 +7,7 @@ import JSON
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and operate a running node.",
-        subcommands: [Cluster.self, Backup.self, TransferLeader.self]
+        subcommands: [Cluster.self, Backup.self, TransferLeader.self, Leave.self]
     )
 
     struct Connection: ParsableArguments {
@@ -98,6 +98,21 @@ extension Ctl {
     }
 }
 
+extension Ctl {
+    struct Leave: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Let a node leave the cluster: its roles move, leadership is handed off, then it is removed.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Node id of the node that leaves.") var node: String
+
+        func run() throws {
+            let response = try HTTPClient().perform(connection.request("/admin/v1/nodes/\(node)/leave", method: "POST", body: []))
+            try Ctl.check(response)
+            print("\(node) is leaving; watch `machdb ctl cluster`")
+        }
+    }
+}
+
 struct CtlError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
@@ -109,23 +124,39 @@ enum ClusterTable {
         var lines: [String] = []
         lines.append("cluster map v\(map["version"]?.intValue ?? 0) · stage \(map["stage"]?.stringValue ?? "?")")
         lines.append("")
-        var rows: [[String]] = [["NODE", "URL", "LEVEL", "ROLES", "STATE", "APPLIED", "LAG"]]
+        var rows: [[String]] = [["NODE", "URL", "LEVEL", "ROLES", "STATE", "RAFT", "APPLIED", "LAG"]]
         for node in map["nodes"]?.elements ?? [] {
+            var roles = (node["roles"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ",")
+            if node["primary_load_manager"]?.boolValue == true { roles += " (entry point)" }
             rows.append([
                 node["id"]?.stringValue ?? "?", node["url"]?.stringValue ?? "",
-                node["level"].map { $0.text } ?? "", (node["roles"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ","),
-                node["state"]?.stringValue ?? "", node["applied_index"].map { $0.text } ?? "", node["lag"].map { $0.text } ?? "",
+                node["level"].map { $0.text } ?? "", roles.isEmpty ? "-" : roles,
+                node["state"]?.stringValue ?? "", node["raft_state"]?.stringValue ?? "",
+                node["applied_index"].map { $0.text } ?? "", node["lag"].map { $0.text } ?? "",
             ])
         }
         lines.append(contentsOf: table(rows))
         lines.append("")
-        var shards: [[String]] = [["SHARD", "BUCKETS", "LEADER", "MEMBERS"]]
+        var shards: [[String]] = [["SHARD", "BUCKETS", "LEADER", "VOTERS", "LEARNERS"]]
         for shard in map["shards"]?.elements ?? [] {
             let buckets = (shard["buckets"]?.elements ?? []).map(\.text).joined(separator: "-")
+            func list(_ key: String) -> String {
+                let names = (shard[key]?.elements ?? []).compactMap(\.stringValue)
+                return names.isEmpty ? "-" : names.joined(separator: ",")
+            }
             shards.append([shard["id"].map { $0.text } ?? "?", buckets, shard["leader"]?.stringValue ?? "-",
-                           (shard["members"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ",")])
+                           list("voters"), list("learners")])
         }
         lines.append(contentsOf: table(shards))
+        let recommendations = (map["recommendations"]?.elements ?? []).suffix(5)
+        if !recommendations.isEmpty {
+            lines.append("")
+            lines.append("recent recommendations:")
+            for r in recommendations {
+                lines.append("  #\(r["seq"].map { $0.text } ?? "?") \(r["kind"]?.stringValue ?? "?")"
+                    + "\(r["target"]?.stringValue.map { " " + $0 } ?? ""): \(r["reason"]?.stringValue ?? "")")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 

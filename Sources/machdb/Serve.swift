@@ -16,6 +16,7 @@ struct Serve: ParsableCommand {
         "node-id", "data-dir", "listen", "advertise", "join", "level", "cluster-token", "admin-token",
         "hook-url", "hook-secret", "config", "restore", "max-body-bytes", "max-json-depth", "connection-limit",
         "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level", "snapshot-rate", "snapshot-entries",
+        "failure-timeout", "remove-after", "max-voters", "max-replicas",
     ]
 
     @Option(help: "Node id, unique in the cluster.") var nodeID = "n1"
@@ -41,11 +42,16 @@ struct Serve: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
     @Option(help: "Bytes per second this node serves snapshots at, at most (default: unlimited).") var snapshotRate: Int?
     @Option(help: "Compact the Raft log once it holds this many applied entries (a lagging node then gets a snapshot).") var snapshotEntries = 20_000
+    @Option(help: "Milliseconds without contact before the leader counts a node as failed (its roles move).") var failureTimeout = 3_000
+    @Option(help: "Milliseconds a failed node may stay down before it is removed from the group.") var removeAfter = 30_000
+    @Option(help: "Voters per shard, at most (further replicas are non-voting learners).") var maxVoters = 5
+    @Option(help: "Read Replicas per shard, at most (then sharding is recommended); at most max-voters - 1.") var maxReplicas = 4
 
     func validate() throws {
         if let join, !(join.hasPrefix("http://") || join.hasPrefix("https://")) {
             throw ValidationError("--join takes a node URL like http://127.0.0.1:7001")
         }
+        if removeAfter < 0 { throw ValidationError("--remove-after must be >= 0") }
         if snapshotEntries < 16 { throw ValidationError("--snapshot-entries must be at least 16") }
         if let snapshotRate, snapshotRate < 4096 { throw ValidationError("--snapshot-rate must be at least 4096 bytes/s") }
         if hookURL != nil || hookSecret != nil {
@@ -111,6 +117,15 @@ struct Serve: ParsableCommand {
         replicaConfiguration.keepEntries = UInt64(max(1, min(2_000, snapshotEntries / 4)))
         var clusterConfiguration = ClusterConfiguration(clusterToken: clusterToken, replica: replicaConfiguration)
         clusterConfiguration.snapshotBytesPerSecond = snapshotRate
+        clusterConfiguration.topology.failureTimeoutMilliseconds = failureTimeout
+        clusterConfiguration.topology.policy.removeAfterMilliseconds = UInt64(max(0, removeAfter))
+        clusterConfiguration.topology.policy.maxVoters = maxVoters
+        clusterConfiguration.topology.policy.maxReplicas = maxReplicas
+        do {
+            try clusterConfiguration.topology.validate()
+        } catch {
+            throw ValidationError("\(error)")
+        }
         var raftLogger = Logger(label: "machdb.raft")
         raftLogger[metadataKey: "node"] = "\(nodeID)"
         let cluster = try ClusterController(configuration: clusterConfiguration, store: store, logger: raftLogger)

@@ -555,6 +555,9 @@ def snapshot_store(node: Node, known: dict[str, Iterable[str]]) -> dict:
 CLUSTER_TOKEN = "e2e-cluster-token-51c9"
 CLUSTER_ADMIN_TOKEN = "e2e-cluster-admin-token-0d2e"
 CLUSTER_FORM_TIMEOUT = 45.0    # seconds for a joining node to become a voter
+# A request already routed by another node is served from the receiving node's own copy:
+# the way to check what one node holds (docs/API.md, "Which node answers").
+LOCAL_READ = {"X-Machdb-Forwarded": "e2e-local-read"}
 VOTER_STATES = ("leader", "follower")
 
 
@@ -667,6 +670,7 @@ def content_of(node: "Node", min_index: int | None = None, consistency: str | No
     canonical JSON)} via GET /v1/collections and paginated queries. With `min_index`,
     every read carries X-Machdb-Min-Index."""
     hdrs = {"X-Machdb-Min-Index": str(min_index)} if min_index is not None else {}
+    hdrs.update(LOCAL_READ)
     qs = f"?consistency={consistency}" if consistency else ""
     r = node.get("/v1/collections" + qs, headers=hdrs, timeout=timeout)
     assert r.status == 200, f"{node.node_id}: {r.describe()}"
@@ -772,13 +776,45 @@ class Cluster:
         return n
 
     def start(self, count: int, timeout: float = CLUSTER_FORM_TIMEOUT, **kw) -> list[Node]:
-        """n1 alone, then n2..n<count> joining one after another (each waited for as a
-        voter before the next starts); returns the nodes."""
+        """n1 alone, then n2..n<count> joining one after another (each waited for in the
+        cluster map before the next starts), then until the map shows Mach <count> with its
+        planned voters (Mach II: one voter and a learner; from Mach III: every node a voter,
+        up to 5); returns the nodes."""
         first = self.add(join=False, **kw)
         for _ in range(count - 1):
             n = self.add(join=first, **kw)
-            self.wait_voter(n.node_id, timeout=timeout)
+            self.wait_in_map(n.node_id, timeout=timeout)
+        self.wait_stage(count, timeout=timeout)
         return list(self.nodes)
+
+    def wait_in_map(self, node_id: str, timeout: float = CLUSTER_FORM_TIMEOUT) -> ClusterView:
+        """Until the leader's cluster map lists `node_id` as an active node."""
+        def ok():
+            found = self.find_leader(agree=False)
+            if found is None:
+                return None
+            e = found[1].entry(node_id)
+            return found[1] if e is not None and e.get("state") == "active" else None
+        return wait_until(ok, timeout, f"{node_id} in the cluster map ({self.describe()})", interval=0.1)
+
+    def wait_stage(self, count: int, timeout: float = CLUSTER_FORM_TIMEOUT) -> ClusterView:
+        """Until the leader's map shows `count` active nodes, the planned number of voters,
+        and every node's planned roles in place (no node left without a role)."""
+        voters = 1 if count <= 2 else min(count, 5)
+
+        def ok():
+            found = self.find_leader(agree=False)
+            if found is None:
+                return None
+            v = found[1]
+            active = [e for e in v.get("nodes", []) if e.get("state") == "active"]
+            if len(active) != count or len(v.voters()) != voters:
+                return None
+            if any(not e.get("roles") for e in active):
+                return None
+            return v
+        return wait_until(ok, timeout, f"Mach {count} with {voters} voters ({self.describe()})",
+                          interval=0.1)
 
     # -- observation
 
@@ -1032,7 +1068,7 @@ def verify_acked(node: Node, acked: dict, collection: str, min_index: int,
         for doc_id, (rev, body, idx, _, _) in part:
             try:
                 g = node.get(doc_path(collection, doc_id),
-                             headers={"X-Machdb-Min-Index": str(min_index)}, timeout=15)
+                             headers={"X-Machdb-Min-Index": str(min_index), **LOCAL_READ}, timeout=15)
             except (OSError, http.client.HTTPException) as e:
                 with lock:
                     bad.append(f"{doc_id}: {e!r}")

@@ -1,0 +1,182 @@
+import Foundation
+import JSON
+import MicroHTTPD
+import Replica
+import Sync
+import Topology
+
+extension NodeService {
+    // MARK: Roles: who serves reads
+
+    /// Where a client read must go under the cluster map: nil to serve it here (a single
+    /// node; a Read Replica; a request another node already routed), else the URL of a Read
+    /// Replica (round robin), or of the leader while this node has no map yet.
+    func readProxyTarget(_ request: Request) -> String? {
+        guard let replica = cluster.replica, request.header("x-machdb-forwarded") == nil else { return nil }
+        let me = configuration.nodeID
+        let ownURL = cluster.configuration.replica.url
+        if store.clusterMap != nil {
+            let map = cluster.maps.map
+            if let node = map.node(me), node.state == .active, node.roles.contains(.replica) { return nil }
+            let replicas = map.nodes.filter { $0.state == .active && $0.roles.contains(.replica) && $0.id != me }
+            if !replicas.isEmpty {
+                let turn = Int(readRotation.wrappingAdd(1, ordering: .relaxed).newValue % UInt(replicas.count))
+                return replicas[turn].url
+            }
+        }
+        if let leader = replica.status.leaderURL, leader != ownURL { return leader }
+        return nil
+    }
+
+    /// Serves `read` here or relays the request to the node that serves reads now. A relayed
+    /// read whose target does not answer is retried once at the leader (reads are safe to
+    /// repeat), then answered 503 `replica-unavailable`.
+    func routedRead(_ request: Request, _ responder: MeteredResponder, local: () throws(Problem) -> Void) throws(Problem) {
+        guard let target = readProxyTarget(request) else { return try local() }
+        let path = request.path
+        let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
+            ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
+        forward(request, to: target, responder, onFailure: { [self] reason in
+            if let leader = cluster.replica?.status.leaderURL, leader != target, leader != cluster.configuration.replica.url {
+                forward(request, to: leader, responder, onFailure: { reason in
+                    responder.respond(Problem(.replicaUnavailable, "no replica answered (\(reason)); retry").response(instance: path))
+                }, minIndex: minIndex)
+            } else {
+                responder.respond(Problem(.replicaUnavailable, "the replica did not answer (\(reason)); retry").response(instance: path))
+            }
+        }, minIndex: minIndex)
+    }
+
+    // MARK: GET /admin/v1/cluster
+
+    /// The cluster map for people, with each node's live Raft state. A follower relays the
+    /// request to the leader, which knows every member's progress (its own view if the
+    /// leader does not answer).
+    func clusterView(_ request: Request, _ responder: MeteredResponder) {
+        if let replica = cluster.replica, request.header("x-machdb-forwarded") == nil,
+           let leader = replica.status.leaderURL, leader != cluster.configuration.replica.url, !replica.status.isLeader {
+            return forward(request, to: leader, responder, onFailure: { [self] _ in responder.respond(localClusterView()) })
+        }
+        responder.respond(localClusterView())
+    }
+
+    func localClusterView() -> Response {
+        guard let replica = cluster.replica else {
+            let map = cluster.maps.standalone
+            let nodes = map.json["nodes"]?.elements.map {
+                $0.setting("raft_state", to: "standalone").setting("applied_index", to: .int(store.appliedIndex))
+                    .setting("lag", to: 0).setting("caught_up", to: true)
+            } ?? []
+            let shards = map.json["shards"]?.elements.map {
+                $0.setting("leader", to: .string(configuration.nodeID)).setting("members", to: [.string(configuration.nodeID)])
+                    .setting("term", to: 0).setting("commit_index", to: .int(store.appliedIndex))
+            } ?? []
+            return ResponseBody.json(map.json.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
+                .setting("served_by", to: .string(configuration.nodeID)))
+        }
+        let status = replica.status
+        let map = store.clusterMap == nil ? ClusterMap.empty : cluster.maps.map
+        let base = map.json
+        var nodes: [JSON] = []
+        for node in base["nodes"]?.elements ?? [] {
+            let id = node["id"]?.stringValue ?? ""
+            nodes.append(liveFields(node, member: status.members.first { $0.id == id }, status: status))
+        }
+        // Members the map does not list yet (just admitted).
+        for member in status.members where map.node(member.id) == nil {
+            let node = JSON.object([
+                ("id", .string(member.id)), ("url", .string(member.url)), ("level", .int(member.level)),
+                ("roles", []), ("state", "joining"), ("primary_load_manager", false),
+            ])
+            nodes.append(liveFields(node, member: member, status: status))
+        }
+        var snapshot: JSON?
+        if let transfer = status.snapshotTransfer {
+            snapshot = Self.transferJSON(token: transfer.token, direction: transfer.direction, bytes: transfer.bytes,
+                                         total: transfer.total, eta: transfer.etaSeconds)
+        } else if let sending = cluster.snapshotServer.progress.first(where: { $0.bytes < $0.total }) {
+            snapshot = Self.transferJSON(token: sending.token, direction: "sending", bytes: sending.bytes,
+                                         total: sending.total, eta: sending.etaSeconds)
+        }
+        let members = status.members.map(\.id).sorted()
+        let shards = (base["shards"]?.elements ?? []).map { shard in
+            shard.setting("leader", to: status.leaderID.map { .string($0) } ?? .null)
+                .setting("members", to: .array(members.map { .string($0) }))
+                .setting("term", to: .int(status.term)).setting("commit_index", to: .int(status.commit))
+                .setting("snapshot_transfer", to: snapshot ?? .null)
+        }
+        return ResponseBody.json(base.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
+            .setting("served_by", to: .string(configuration.nodeID)))
+    }
+
+    /// A map node plus what Raft says about it now.
+    private func liveFields(_ node: JSON, member: ReplicaStatus.MemberStatus?, status: ReplicaStatus) -> JSON {
+        guard let member else { return node.setting("raft_state", to: "removed") }
+        let raftState = member.id == status.leaderID ? "leader" : member.isLearner ? "learner" : "follower"
+        var out = node.setting("raft_state", to: .string(raftState)).setting("priority", to: .int(member.priority))
+        if member.id == configuration.nodeID {
+            out = out.setting("applied_index", to: .int(status.applied))
+                .setting("lag", to: .int(status.commit > status.applied ? status.commit - status.applied : 0))
+        } else if let match = member.match {
+            out = out.setting("applied_index", to: .int(match)).setting("lag", to: .int(member.lag ?? 0))
+        }
+        if status.isLeader {
+            out = out.setting("caught_up", to: .bool(member.caughtUp))
+            if let since = member.sinceContactMilliseconds { out = out.setting("last_contact_ms", to: .int(since)) }
+        }
+        if let replication = member.replicationState { out = out.setting("replication", to: .string(replication)) }
+        return out
+    }
+
+    // MARK: GET /internal/v1/cluster-map?after=v&wait=s
+
+    /// The map once its version passes `after` (at once if it has), else after `wait` seconds
+    /// (default 30, at most 60; 0: do not wait) 304 Not Modified.
+    func clusterMapPoll(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        guard let after = UInt64(request.queryValue("after") ?? "0") else {
+            throw Problem(.invalidParameter, "after must be a map version (a non-negative integer)")
+        }
+        guard let wait = Int(request.queryValue("wait") ?? "30"), (0...60).contains(wait) else {
+            throw Problem(.invalidParameter, "wait must be 0...60 seconds")
+        }
+        let maps = cluster.maps
+        let answer: @Sendable () -> Response = { [self] in
+            let map = cluster.replica == nil ? maps.standalone : maps.map
+            guard map.version > after else {
+                return Response(status: 304, headers: [("X-Machdb-Map-Version", String(map.version))])
+            }
+            var response = ResponseBody.json(map.json)
+            response.addHeader("X-Machdb-Map-Version", String(map.version))
+            return response
+        }
+        let current = cluster.replica == nil ? maps.standalone.version : maps.map.version
+        if current > after || wait == 0 { return responder.respond(answer()) }
+        let deadline = monotonicNanoseconds() + UInt64(wait) * 1_000_000_000
+        switch maps.waiters.wait(for: after + 1, deadline: deadline, callback: { _ in responder.respond(answer()) }) {
+        case .reached: responder.respond(answer())
+        case .waiting: break
+        case .full: throw Problem(.overloaded, "too many cluster-map watchers")
+        }
+    }
+
+    // MARK: POST /admin/v1/nodes/{id}/leave
+
+    /// Asks the cluster to let `node` go: its roles move to others, leadership is handed off
+    /// if it leads, then it is removed from the group. Answered by the leader (202).
+    func leave(_ request: Request, node: String, _ responder: MeteredResponder) throws(Problem) {
+        guard let replica = cluster.replica else { throw Problem(.notInCluster, "a single node cannot leave its own cluster") }
+        let status = replica.status
+        if !status.isLeader {
+            guard let url = status.leaderURL else { throw Problem(.noLeader, "no leader known; retry") }
+            return forward(request, to: url, responder)
+        }
+        guard status.members.contains(where: { $0.id == node }) else {
+            throw Problem(.notFound, "\(node) is not a member of this cluster")
+        }
+        guard status.members.count > 1 else { throw Problem(.notInCluster, "the last member cannot leave") }
+        cluster.topology?.requestLeave(node)
+        var response = ResponseBody.json(.object([("node", .string(node)), ("state", "leaving")]))
+        response.status = 202
+        responder.respond(response)
+    }
+}

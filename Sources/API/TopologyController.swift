@@ -1,0 +1,228 @@
+import Foundation
+import JSON
+import Logging
+import RaftCore
+import Replica
+import Storage
+import Sync
+import Synchronization
+import Topology
+
+/// Runs the topology planner on the meta shard's leader and applies its output through Raft
+/// (DESIGN §4, §5).
+///
+/// Every `intervalMilliseconds`, on the leader only, once it has committed an entry of its
+/// term and applied its whole log (so the stored map is the latest): observes every member
+/// (liveness from the leader's last contact, membership, priority, catch-up), calls
+/// `Planner.plan`, replicates the new map if its version moved (a compare-and-set entry, so a
+/// deposed leader cannot overwrite a newer map), then executes the plan's actions in order
+/// until one is accepted (Raft takes one membership change at a time; the next round
+/// re-plans from what happened). Followers do nothing: they apply the map from the log.
+final class TopologyController: Sendable {
+    let settings: TopologySettings
+    let store: Store
+    let cluster: ClusterController
+    let logger: Logger
+    /// Nodes an operator asked to leave, until the map records them as leaving.
+    private let leaveRequests = Mutex<Set<String>>([])
+    private let stopped = Atomic<Bool>(false)
+    private let wake = ConditionLock()
+    private let finished = Atomic<Bool>(false)
+
+    init(settings: TopologySettings, store: Store, cluster: ClusterController, logger: Logger) {
+        self.settings = settings
+        self.store = store
+        self.cluster = cluster
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                round()
+                wake.withLock { _ = wake.wait(untilNanoseconds: monotonicNanoseconds() + UInt64(settings.intervalMilliseconds) * 1_000_000) }
+            }
+            finished.store(true, ordering: .relaxed)
+        }
+        thread.name = "topology"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        wake.withLock { wake.broadcast() }
+    }
+
+    /// Runs a round now (a join or a leave request was accepted).
+    func nudge() { wake.withLock { wake.broadcast() } }
+
+    /// Marks `node` as leaving: the next rounds move its roles away, hand leadership off if
+    /// it leads, then remove it from the group. Leader only.
+    func requestLeave(_ node: String) {
+        _ = leaveRequests.withLock { $0.insert(node) }
+        nudge()
+    }
+
+    // MARK: One round
+
+    private func round() {
+        guard let replica = cluster.replica else { return }
+        let status = replica.status
+        guard status.isLeader, status.committedInTerm, status.applied >= status.commit else { return }
+        let storedVersion = store.clusterMap?.version ?? 0
+        let stored = currentMap()
+        let observations = observe(status, map: stored)
+        let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
+        var map = plan.map
+        // Leave requests become part of the map (so a new leader keeps them).
+        let leaving = leaveRequests.withLock { $0 }
+        if !leaving.isEmpty {
+            var changed = false
+            for i in map.nodes.indices where leaving.contains(map.nodes[i].id) && map.nodes[i].state != .leaving {
+                map.nodes[i].state = .leaving
+                changed = true
+            }
+            if changed && map.version == stored.version { map.version += 1 }
+            leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
+        }
+        if map.version != stored.version {
+            guard publish(map, replacing: storedVersion, via: replica) else { return }
+            logger.info("cluster map", metadata: [
+                "version": "\(map.version)", "stage": "\(map.stageName)",
+                "roles": "\(map.nodes.map { "\($0.id):\($0.state == .active ? $0.roles.map(\.rawValue).joined(separator: "+") : $0.state.rawValue)" })",
+            ])
+        }
+        for action in plan.actions {
+            if execute(action, via: replica, status: status) { break }
+        }
+    }
+
+    /// The stored map, or a fresh one for a group that has none yet (just formed). A fresh
+    /// map starts past version 1, the single node's own Mach I map, so watchers of that one
+    /// see the change.
+    func currentMap() -> ClusterMap {
+        guard let stored = store.clusterMap else { return ClusterMap.empty.with(version: 1) }
+        do {
+            return try ClusterMap(json: JSON.parse(stored.body))
+        } catch {
+            logger.error("stored cluster map does not decode; planning from scratch", metadata: ["error": "\(error)"])
+            return ClusterMap.empty.with(version: stored.version)
+        }
+    }
+
+    /// What the leader knows of every member, oldest first.
+    func observe(_ status: ReplicaStatus, map: ClusterMap) -> [Observation] {
+        let timeout = UInt64(settings.failureTimeoutMilliseconds)
+        return status.members
+            .sorted { ($0.joinedAtIndex, $0.id) < ($1.joinedAtIndex, $1.id) }
+            .map { member in
+                let isSelf = member.sinceContactMilliseconds == nil
+                let silence = member.sinceContactMilliseconds ?? 0
+                let alive = isSelf || silence < timeout
+                return Observation(
+                    id: member.id, url: member.url, level: member.level, alive: alive,
+                    downForMilliseconds: alive ? 0 : silence,
+                    membership: member.isVoter ? .voter : .learner, priority: member.priority,
+                    caughtUp: member.caughtUp, isLeader: member.id == status.leaderID,
+                    leaving: map.node(member.id)?.state == .leaving)
+            }
+    }
+
+    private func publish(_ map: ClusterMap, replacing storedVersion: UInt64, via replica: Replica) -> Bool {
+        let command = LogCommand.setClusterMap(expectedVersion: storedVersion, version: map.version,
+                                               body: map.json.encoded())
+        let outcome = wait { done in replica.proposeControl(command) { done($0.map { _ in () }) } }
+        if case let .failure(error) = outcome {
+            logger.warning("cluster map not replicated", metadata: ["version": "\(map.version)", "error": "\(error)"])
+            return false
+        }
+        return store.clusterMap?.version == map.version
+    }
+
+    /// Executes one action; true when Raft accepted it.
+    private func execute(_ action: Action, via replica: Replica, status: ReplicaStatus) -> Bool {
+        func member(_ id: String) -> ReplicaStatus.MemberStatus? { status.members.first { $0.id == id } }
+        let outcome: Result<Void, ReplicaError>
+        switch action {
+        case let .promote(id):
+            guard let m = member(id) else { return false }
+            outcome = wait { done in replica.changeMembership(.promote(m.raftID), completion: done) }
+        case let .setPriority(id, priority):
+            guard let m = member(id) else { return false }
+            let attributes = NodeAttributes(level: UInt8(clamping: m.level), priority: UInt8(clamping: priority), autoPromote: false)
+            outcome = wait { done in replica.changeMembership(.updateAttributes(m.raftID, attributes), completion: done) }
+        case let .transferLeadership(to):
+            outcome = wait { done in replica.transferLeadership(to: to, completion: done) }
+        case let .remove(id):
+            guard let m = member(id) else { return false }
+            outcome = wait { done in replica.changeMembership(.remove(m.raftID), completion: done) }
+        }
+        switch outcome {
+        case .success:
+            logger.info("topology action applied", metadata: ["action": "\(action)"])
+            return true
+        case let .failure(error):
+            logger.debug("topology action not taken", metadata: ["action": "\(action)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Runs `start` and blocks this (controller) thread until it completes, at most 15 s.
+    private func wait(_ start: (@escaping @Sendable (Result<Void, ReplicaError>) -> Void) -> Void) -> Result<Void, ReplicaError> {
+        let box = ResultBox()
+        start { result in box.set(result) }
+        return box.get(timeoutNanoseconds: 15_000_000_000) ?? .failure(.timeout)
+    }
+}
+
+/// Settings of the topology controller (`--failure-timeout`, `--remove-after`, ...).
+public struct TopologySettings: Sendable {
+    /// Planner policy: voter cap, replica cap, removal grace.
+    public var policy = TopologyPolicy()
+    /// A member the leader has not heard from for this long is failed.
+    public var failureTimeoutMilliseconds = 3_000
+    /// How often the leader re-plans.
+    public var intervalMilliseconds = 250
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        do {
+            try policy.validate()
+        } catch {
+            throw ConfigurationError(message: "\(error)")
+        }
+        guard failureTimeoutMilliseconds >= 200 else { throw ConfigurationError(message: "failure timeout must be at least 200 ms") }
+        guard (10...60_000).contains(intervalMilliseconds) else { throw ConfigurationError(message: "topology interval must be 10...60000 ms") }
+    }
+}
+
+/// One result handed from a completion to a waiting thread.
+final class ResultBox: Sendable {
+    private let lock = ConditionLock()
+    private let value = Mutex<Result<Void, ReplicaError>?>(nil)
+
+    func set(_ result: Result<Void, ReplicaError>) {
+        value.withLock { $0 = result }
+        lock.withLock { lock.broadcast() }
+    }
+
+    func get(timeoutNanoseconds: UInt64) -> Result<Void, ReplicaError>? {
+        let deadline = monotonicNanoseconds() + timeoutNanoseconds
+        return lock.withLock {
+            while true {
+                if let result = value.withLock({ $0 }) { return result }
+                if monotonicNanoseconds() >= deadline { return nil }
+                _ = lock.wait(untilNanoseconds: min(deadline, monotonicNanoseconds() + 50_000_000))
+            }
+        }
+    }
+}
+
+extension ClusterMap {
+    func with(version: UInt64) -> ClusterMap {
+        var copy = self
+        copy.version = version
+        return copy
+    }
+}
