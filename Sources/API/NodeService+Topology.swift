@@ -75,7 +75,14 @@ extension NodeService {
                 .setting("served_by", to: .string(configuration.nodeID)))
         }
         let status = replica.status
-        let map = store.clusterMap == nil ? ClusterMap.empty : cluster.maps.map
+        var map = cluster.maps.map
+        if store.clusterMap == nil {
+            // No map applied yet (just formed or just joined): the group as Raft knows it.
+            map = .empty
+            map.shards = [ShardEntry(id: 1, firstBucket: 1, lastBucket: 1000, writer: status.leaderID,
+                                     voters: status.members.filter(\.isVoter).map(\.id).sorted(),
+                                     learners: status.members.filter(\.isLearner).map(\.id).sorted())]
+        }
         let base = map.json
         var nodes: [JSON] = []
         for node in base["nodes"]?.elements ?? [] {

@@ -173,7 +173,7 @@ def test_cluster_view(anode):
     assert isinstance(nodes, list) and len(nodes) == 1, body
     me = nodes[0]
     assert {"id", "url", "level", "roles", "state", "applied_index"} <= set(me), me
-    assert me["id"] == "n1" and me["url"] == anode.url and me["state"] == "up", me
+    assert me["id"] == "n1" and me["url"] == anode.url and me["state"] == "active", me
     assert sorted(me["roles"]) == sorted(["writer", "replica", "load_manager"]), me
     assert isinstance(me["applied_index"], int) and me["applied_index"] >= widx, me
     shards = body.get("shards")
