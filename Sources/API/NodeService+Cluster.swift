@@ -48,6 +48,7 @@ extension NodeService {
                     _ = self.observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
                 }
                 let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
+                                         "x-machdb-rev", "x-machdb-bucket", "last-modified",
                                          "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
                 responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
                                            body: .bytes(answer.body)))
@@ -164,8 +165,11 @@ extension NodeService {
             guard let url = status.leaderURL else { throw Problem(.noLeader, "no leader known; retry") }
             return forward(request, to: url, responder)
         }
-        guard status.members.contains(where: { $0.id == target && $0.isVoter }) else {
+        guard let member = status.members.first(where: { $0.id == target && $0.isVoter }) else {
             throw Problem(.transferFailed, "\(target) is not a voter of shard 1")
+        }
+        if member.priority == 0 && status.members.contains(where: { $0.isVoter && $0.priority > 0 && $0.id != target }) {
+            throw Problem(.transferFailed, "\(target) holds a Load Manager's silent replica (priority 0): it does not lead while another voter can")
         }
         let path = request.path
         replica.transferLeadership(to: target) { result in

@@ -28,22 +28,24 @@ extension NodeService {
         return nil
     }
 
-    /// Serves `read` here or relays the request to the node that serves reads now. A relayed
-    /// read whose target does not answer is retried once at the leader (reads are safe to
-    /// repeat), then answered 503 `replica-unavailable`.
-    func routedRead(_ request: Request, _ responder: MeteredResponder, local: () throws(Problem) -> Void) throws(Problem) {
+    /// Serves `local` here or relays the request to the node that serves reads now. When the
+    /// relay gets no answer, a node holding a copy serves the read itself (consistency is
+    /// enforced wherever it runs); a node without one answers 503 `replica-unavailable`.
+    func routedRead(_ request: Request, _ responder: MeteredResponder,
+                    local: @escaping @Sendable () throws(Problem) -> Void) throws(Problem) {
         guard let target = readProxyTarget(request) else { return try local() }
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
             ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
-        forward(request, to: target, responder, onFailure: { [self] reason in
-            if let leader = cluster.replica?.status.leaderURL, leader != target, leader != cluster.configuration.replica.url {
-                forward(request, to: leader, responder, onFailure: { reason in
-                    responder.respond(Problem(.replicaUnavailable, "no replica answered (\(reason)); retry").response(instance: path))
-                }, minIndex: minIndex)
-            } else {
-                responder.respond(Problem(.replicaUnavailable, "the replica did not answer (\(reason)); retry").response(instance: path))
+        let hasData = store.clusterMap != nil
+        forward(request, to: target, responder, onFailure: { reason in
+            // The replica is gone (the map will say so shortly). A member with a copy serves
+            // the read itself under the same consistency rules; a node without one cannot.
+            guard hasData else {
+                return responder.respond(Problem(.replicaUnavailable, "the replica did not answer (\(reason)); retry")
+                    .response(instance: path))
             }
+            do { try local() } catch { responder.respond(error.response(instance: path)) }
         }, minIndex: minIndex)
     }
 
@@ -112,8 +114,13 @@ extension NodeService {
                 .setting("term", to: .int(status.term)).setting("commit_index", to: .int(status.commit))
                 .setting("snapshot_transfer", to: snapshot ?? .null)
         }
-        return ResponseBody.json(base.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
-            .setting("served_by", to: .string(configuration.nodeID)))
+        var view = base.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
+            .setting("served_by", to: .string(configuration.nodeID))
+        if store.clusterMap == nil {  // until the first map: the stage Raft's membership implies
+            view = view.setting("stage", to: .string("Mach " + ClusterMap.roman(status.members.count)))
+                .setting("stage_number", to: .int(status.members.count))
+        }
+        return ResponseBody.json(view)
     }
 
     /// A map node plus what Raft says about it now.
@@ -147,8 +154,10 @@ extension NodeService {
             throw Problem(.invalidParameter, "wait must be 0...60 seconds")
         }
         let maps = cluster.maps
+        let store = self.store
         let answer: @Sendable () -> Response = { [self] in
-            let map = cluster.replica == nil ? maps.standalone : maps.map
+            // A group member with no map applied yet has none to give (version 0).
+            let map = cluster.replica == nil ? maps.standalone : store.clusterMap == nil ? ClusterMap.empty : maps.map
             guard map.version > after else {
                 return Response(status: 304, headers: [("X-Machdb-Map-Version", String(map.version))])
             }
@@ -156,7 +165,7 @@ extension NodeService {
             response.addHeader("X-Machdb-Map-Version", String(map.version))
             return response
         }
-        let current = cluster.replica == nil ? maps.standalone.version : maps.map.version
+        let current = cluster.replica == nil ? maps.standalone.version : store.clusterMap == nil ? 0 : maps.map.version
         if current > after || wait == 0 { return responder.respond(answer()) }
         let deadline = monotonicNanoseconds() + UInt64(wait) * 1_000_000_000
         switch maps.waiters.wait(for: after + 1, deadline: deadline, callback: { _ in responder.respond(answer()) }) {

@@ -90,18 +90,18 @@ public final class NodeService: HTTPHandler {
         case .healthz: responder.respond(health())
         case .readyz: responder.respond(try readiness())
         case .metrics: responder.respond(metricsResponse())
-        case .collections: try routedRead(request, responder) { () throws(Problem) in responder.respond(try collections()) }
+        case .collections: try routedRead(request, responder) { [self] () throws(Problem) in responder.respond(try collections()) }
         case let .documents(collection): try create(request, collection: collection, responder)
         case let .document(collection, id):
             switch request.method {
             case "GET", "HEAD":
-                try routedRead(request, responder) { () throws(Problem) in try read(request, collection: collection, id: id, responder) }
+                try routedRead(request, responder) { [self] () throws(Problem) in try read(request, collection: collection, id: id, responder) }
             case "PUT": try put(request, collection: collection, id: id, responder)
             case "PATCH": try patch(request, collection: collection, id: id, responder)
             default: try delete(request, collection: collection, id: id, responder)
             }
         case let .query(collection):
-            try routedRead(request, responder) { () throws(Problem) in try query(request, collection: collection, responder) }
+            try routedRead(request, responder) { [self] () throws(Problem) in try query(request, collection: collection, responder) }
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)

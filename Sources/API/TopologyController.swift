@@ -70,23 +70,21 @@ final class TopologyController: Sendable {
         let status = replica.status
         guard status.isLeader, status.committedInTerm, status.applied >= status.commit else { return }
         let storedVersion = store.clusterMap?.version ?? 0
-        let stored = currentMap()
+        var stored = currentMap()
+        // Leave requests enter the plan as leaving nodes (and so the map: a new leader keeps them).
+        let requested = leaveRequests.withLock { $0 }
+        var marked = false
+        for i in stored.nodes.indices where requested.contains(stored.nodes[i].id) && stored.nodes[i].state != .leaving {
+            stored.nodes[i].state = .leaving
+            marked = true
+        }
         let observations = observe(status, map: stored)
         let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
         var map = plan.map
-        // Leave requests become part of the map (so a new leader keeps them).
-        let leaving = leaveRequests.withLock { $0 }
-        if !leaving.isEmpty {
-            var changed = false
-            for i in map.nodes.indices where leaving.contains(map.nodes[i].id) && map.nodes[i].state != .leaving {
-                map.nodes[i].state = .leaving
-                changed = true
-            }
-            if changed && map.version == stored.version { map.version += 1 }
-            leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
-        }
-        if map.version != stored.version {
+        if marked && map.version == stored.version { map.version += 1 }
+        if map.version != storedVersion || marked {
             guard publish(map, replacing: storedVersion, via: replica) else { return }
+            leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
             logger.info("cluster map", metadata: [
                 "version": "\(map.version)", "stage": "\(map.stageName)",
                 "roles": "\(map.nodes.map { "\($0.id):\($0.state == .active ? $0.roles.map(\.rawValue).joined(separator: "+") : $0.state.rawValue)" })",

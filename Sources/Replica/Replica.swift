@@ -146,11 +146,13 @@ public final class Replica: Sendable {
         }
     }
 
-    /// The voter to hand leadership to: caught up the most, then the biggest.
+    /// The voter to hand leadership to: one that may lead (priority above 0, unless there is
+    /// none), caught up the most, then the biggest.
     func bestTransferTarget() -> String? {
         let status = self.status
-        return status.members
-            .filter { $0.isVoter && $0.raftID != configuration.raftID }
+        let voters = status.members.filter { $0.isVoter && $0.raftID != configuration.raftID }
+        let electable = voters.filter { $0.priority > 0 }
+        return (electable.isEmpty ? voters : electable)
             .max { ($0.match ?? 0, $0.level) < ($1.match ?? 0, $1.level) }?.id
     }
 }

@@ -6,7 +6,7 @@ extension ClusterMap {
     public var stageName: String { "Mach " + Self.roman(stage) }
 
     /// `number` in Roman numerals for 1...3999, in decimal otherwise.
-    static func roman(_ number: Int) -> String {
+    public static func roman(_ number: Int) -> String {
         guard (1...3999).contains(number) else { return String(number) }
         let symbols: [(Int, String)] = [
             (1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),

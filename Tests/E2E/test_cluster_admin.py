@@ -37,7 +37,12 @@ def test_transfer_leader_to_each_voter_in_turn(trio):
     c = trio
     first, v = c.wait_voters(3)
     term = v.term
-    targets = [n for n in c.nodes if n is not first] + [first]
+    # The Load Manager's silent replica (priority 0) never leads while another voter can.
+    silent = [e["id"] for e in v["nodes"] if e.get("priority") == 0]
+    assert silent == ["n3"], v
+    r = first.post_json(TRANSFER, {"to": "n3"}, headers=ADMIN)
+    assert r.status == 409 and "priority 0" in r.json()["detail"], r.describe()
+    targets = [n for n in c.nodes if n is not first and n.node_id not in silent] + [first]
     for target in targets:
         current = c.leader()
         # ask through a node that is neither the leader nor the target when there is one
@@ -62,7 +67,7 @@ def test_transfer_leader_to_each_voter_in_turn(trio):
 def test_ctl_transfer_leader(trio):
     c = trio
     current = c.leader()
-    target = [n for n in c.nodes if n is not current][-1]
+    target = [n for n in c.nodes if n is not current and n.node_id != "n3"][-1]
     p = current.ctl("transfer-leader", "--shard", "1", "--to", target.node_id,
                     token=CLUSTER_ADMIN_TOKEN)
     out = p.stdout.decode("utf-8", "replace")

@@ -96,7 +96,7 @@ def test_higher_level_voter_takes_the_lead(cluster_factory):
     c = cluster_factory()
     n1 = c.add("n1", join=False)
     c.add("n2", join=n1)
-    c.wait_voter("n2")
+    c.wait_in_map("n2")   # Mach II: n2 is the Load Manager, a learner
     assert c.leader().node_id == "n1"
     c.add("n3", join=n1, level=5)
     c.wait_voter("n3")

@@ -38,11 +38,14 @@ SERVED_ROUTES = {
     ("GET", "/admin/v1/backup"),
     ("HEAD", "/admin/v1/backup"),
     ("POST", "/admin/v1/shards/{shard}/transfer-leader"),
+    ("POST", "/admin/v1/nodes/{node}/leave"),
     # Node-to-node routes (cluster token). The snapshot route is GET only: no HEAD
     # (Route.allowedMethods).
     ("POST", "/internal/v1/raft/{shard}/messages"),
     ("GET", "/internal/v1/raft/{shard}/snapshots/{token}"),
     ("POST", "/internal/v1/cluster/join"),
+    ("GET", "/internal/v1/cluster-map"),
+    ("HEAD", "/internal/v1/cluster-map"),
 }
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
