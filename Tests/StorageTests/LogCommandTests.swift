@@ -17,6 +17,8 @@ final class LogCommandTests: XCTestCase {
         .upsertMember(Member(id: "n1", raftID: 0x8000_0000_0000_0001, url: "http://127.0.0.1:7001", level: 5, joinedAtIndex: 12)),
         .upsertMember(Member(id: "", raftID: 0, url: "", level: -3, joinedAtIndex: 0)),
         .removeMember(raftID: 7),
+        .setClusterMap(expectedVersion: 3, version: 4, body: Array(#"{"nodes":[]}"#.utf8)),
+        .setClusterMap(expectedVersion: 0, version: 0, body: []),
     ]
 
     func testRoundTrip() throws {

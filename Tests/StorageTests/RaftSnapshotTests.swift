@@ -29,7 +29,7 @@ final class RaftSnapshotTests: RaftStoreTestCase {
         let raftA = try a.startRaft(bootstrap: true, selfRaftID: 1, selfMember: Self.n1)
         XCTAssertEqual(raftA.appliedIndex, 2)
         try persist(raftA, [
-            noop(3, term: 2),
+            commandEntry(3, term: 2, .setClusterMap(expectedVersion: 0, version: 2, body: Array(#"{"v":2}"#.utf8))),
             writeEntry(4, term: 2, put("carts", "c2", #"{"b": [1, 2]}"#), put("carts", "c1", "{}")),
             commandEntry(5, term: 2, .upsertMember(Self.n2)),
             confEntry(6, term: 2, .addLearner(2)),
@@ -68,6 +68,8 @@ final class RaftSnapshotTests: RaftStoreTestCase {
         func assertSameState(_ message: String) throws {
             XCTAssertEqual(try documentsDigest(directoryB + "/machdb.sqlite"), try documentsDigest(databasePath), message)
             XCTAssertEqual(raftB.members(), raftA.members(), message)
+            XCTAssertEqual(b.clusterMap, a.clusterMap, message)
+            XCTAssertEqual(b.clusterMap?.version, 2, message)
             XCTAssertEqual(raftB.confState, raftA.confState, message)
             XCTAssertEqual(raftB.appliedIndex, 7, message)
             XCTAssertEqual(b.appliedIndex, 7, message)

@@ -111,7 +111,7 @@ final class RaftStoreTests: RaftStoreTestCase {
         let store = try openStore()
         XCTAssertEqual(store.appliedIndex, 7)
         XCTAssertEqual(try store.document(collection: "a", id: "x")?.rev, 2)
-        XCTAssertEqual(try scalar(databasePath, "SELECT value FROM meta WHERE key = 'schema_version'"), 2)
+        XCTAssertEqual(try scalar(databasePath, "SELECT value FROM meta WHERE key = 'schema_version'"), 3)
         XCTAssertEqual(try written(write(store, put("a", "y", "{}"))).rev, 1, "Mach I keeps working on a migrated file")
         XCTAssertEqual(store.appliedIndex, 8)
         let raft = try store.startRaft(bootstrap: true, selfRaftID: 1, selfMember: Self.n1)
@@ -273,6 +273,30 @@ final class RaftStoreTests: RaftStoreTestCase {
         XCTAssertEqual(raft.confState, conf)
         XCTAssertEqual(raft.members(), [renamed])
         _ = store
+    }
+
+    func testClusterMapIsACompareAndSetAndSurvivesARestart() throws {
+        var (store, raft) = try openRaft()
+        let seen = Mutex<[UInt64]>([])
+        store.onClusterMapChanged { map in seen.withLock { $0.append(map.version) } }
+        XCTAssertNil(store.clusterMap)
+        let first = Array(#"{"version":2}"#.utf8), second = Array(#"{"version":3}"#.utf8)
+        try persist(raft, [
+            commandEntry(2, term: 2, .setClusterMap(expectedVersion: 0, version: 2, body: first)),
+            commandEntry(3, term: 2, .setClusterMap(expectedVersion: 1, version: 9, body: second)),  // stale: ignored
+            commandEntry(4, term: 2, .setClusterMap(expectedVersion: 2, version: 2, body: second)),  // not newer: ignored
+        ], term: 2)
+        XCTAssertEqual(store.clusterMap, StoredClusterMap(version: 2, body: first))
+        try persist(raft, [commandEntry(5, term: 2, .setClusterMap(expectedVersion: 2, version: 3, body: second))], term: 2)
+        XCTAssertEqual(store.clusterMap, StoredClusterMap(version: 3, body: second))
+        XCTAssertEqual(seen.withLock { $0 }, [2, 3])
+        // A member admitted without an index gets the index of the entry that admitted it.
+        try persist(raft, [commandEntry(6, term: 2, .upsertMember(Member(id: "n4", raftID: 4, url: "u", level: 1, joinedAtIndex: 0)))],
+                    term: 2)
+        XCTAssertEqual(raft.members().first { $0.id == "n4" }?.joinedAtIndex, 6)
+        (store, raft) = try reopen(store)
+        XCTAssertEqual(store.clusterMap, StoredClusterMap(version: 3, body: second))
+        _ = raft
     }
 
     // MARK: Reading the log
