@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "CShims", dependencies: ["CMicroHTTPD", "CJansson", "CSQLite", "CCurl"]),
 
         // Layer 1: safe wrappers, no project logic.
@@ -25,11 +26,13 @@ let package = Package(
         .target(name: "JSON", dependencies: ["CJansson", "CShims"]),
         .target(name: "SQLite", dependencies: ["CSQLite", "CShims"]),
         .target(name: "Curl", dependencies: ["CCurl", "CShims"]),
+        .target(name: "Digest", dependencies: ["COpenSSL"]),
 
         // Layer 2: pure cores (no I/O, no clock, no global randomness).
         .target(name: "Sharding"),
         .target(name: "RaftCore"),
         .target(name: "Topology", dependencies: ["JSON"]),
+        .target(name: "Scaling", dependencies: ["JSON"]),
 
         // Layer 3: node services.
         .target(name: "Storage", dependencies: [
@@ -45,15 +48,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        // Layer 4: edges.
+        // Layer 4: edges. The Load Manager's gateway pieces (admission, upstream limits,
+        // measurement, the operator hook) sit under the API that wires them to routes.
+        .target(name: "LoadManager", dependencies: [
+            "Curl", "SQLite", "JSON", "Sync", "Scaling", "Digest",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "API", dependencies: [
             "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync", "Replica", "PeerTransport", "RaftCore", "Curl", "Topology",
+            "LoadManager", "Scaling",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Layer 5: the executable.
         .executableTarget(name: "machdb", dependencies: [
-            "API", "Storage", "MicroHTTPD", "Curl", "JSON", "Topology",
+            "API", "Storage", "MicroHTTPD", "Curl", "JSON", "Topology", "LoadManager", "Digest", "Sync", "Scaling",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +76,11 @@ let package = Package(
         ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
         .testTarget(name: "TopologyTests", dependencies: ["Topology", "JSON"]),
+        .testTarget(name: "ScalingTests", dependencies: ["Scaling", "JSON"]),
+        .testTarget(name: "DigestTests", dependencies: ["Digest"]),
+        .testTarget(name: "LoadManagerTests", dependencies: [
+            "LoadManager", "MicroHTTPD", "Digest", "JSON", "Curl", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,3 +1,4 @@
+import LoadManager
 /// Settings of the API edge of one node. The executable fills it from flags; defaults are
 /// the documented ones (docs/API.md).
 public struct NodeConfiguration: Sendable {
@@ -18,6 +19,15 @@ public struct NodeConfiguration: Sendable {
     /// Threads and queue for queries and backups (work that must not run on I/O threads).
     public var workerThreads: Int = 2
     public var workerQueueCapacity: Int = 1_024
+    /// A relayed request still waiting (for an upstream slot or its answer) this long after
+    /// it arrived gets 504 `deadline-exceeded`.
+    public var requestDeadlineMilliseconds: Int = 30_000
+    /// A write that finds no leader (election, transfer) waits this long for one.
+    public var leaderlessWaitMilliseconds: Int = 5_000
+    /// Writes waiting for a leader at once, at most (beyond: 503 `no-leader` at once).
+    public var leaderlessWriteBuffer: Int = 1_024
+    /// The Load Manager's gateway (upstream limits, wait queue).
+    public var gateway = Gateway.Configuration()
     /// Where temporary backup snapshots are written (the data directory).
     public var scratchDirectory: String = "."
 
@@ -34,6 +44,10 @@ public struct NodeConfiguration: Sendable {
         try check((1...1_000_000).contains(maxIndexWaiters), "max index waiters must be 1...1000000")
         try check((1...64).contains(workerThreads), "worker threads must be 1...64")
         try check(adminToken.map { !$0.isEmpty } ?? true, "admin token must not be empty")
+        try check((100...3_600_000).contains(requestDeadlineMilliseconds), "request deadline must be 100...3600000 ms")
+        try check((0...600_000).contains(leaderlessWaitMilliseconds), "leaderless wait must be 0...600000 ms")
+        try check((0...1_000_000).contains(leaderlessWriteBuffer), "leaderless write buffer must be 0...1000000")
+        do { try gateway.validate() } catch { throw ConfigurationError(message: "\(error)") }
     }
 }
 

@@ -1,5 +1,7 @@
 import JSON
+import LoadManager
 import MicroHTTPD
+import Scaling
 import PeerTransport
 import Storage
 #if canImport(Glibc)
@@ -97,6 +99,7 @@ extension NodeService {
             gauge("machdb_raft_mailbox_depth", "Inputs queued for the Raft thread.", raft.mailboxDepth)
         }
         gauge("machdb_forward_queue_depth", "Requests waiting to be forwarded to the leader.", cluster.forwarder.depth)
+        renderGateway(into: &out)
         counter("machdb_group_commits_total", "Transactions committed by the group commit.", stats.batchesCommitted)
         counter("machdb_write_commands_total", "Write commands committed.", stats.commandsCommitted)
         out += "# HELP machdb_group_commit_batch_size Commands per group-commit transaction.\n"
@@ -110,5 +113,55 @@ extension NodeService {
         out += "machdb_group_commit_batch_size_sum \(stats.batchSizes.sum)\n"
         out += "machdb_group_commit_batch_size_count \(stats.batchSizes.count)\n"
         return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(out.utf8))
+    }
+
+    /// The Load Manager's gauges: gateway bounds and depths, writes waiting for a leader, the
+    /// measured windows (last minute) and the hook outbox.
+    func renderGateway(into out: inout String) {
+        let snapshot = gateway.snapshot
+        out += "# HELP machdb_gateway_upstream_limit Requests relayed to one node at once, at most.\n"
+        out += "# TYPE machdb_gateway_upstream_limit gauge\nmachdb_gateway_upstream_limit \(snapshot.maxUpstreamPerTarget)\n"
+        out += "# HELP machdb_gateway_wait_queue_capacity Relayed requests waiting for a slot, at most.\n"
+        out += "# TYPE machdb_gateway_wait_queue_capacity gauge\nmachdb_gateway_wait_queue_capacity \(snapshot.maxWaiting)\n"
+        out += "# HELP machdb_gateway_waiting Relayed requests waiting for a slot, by class.\n# TYPE machdb_gateway_waiting gauge\n"
+        for priority in Gateway.Priority.allCases {
+            out += "machdb_gateway_waiting{class=\"\(priority.name)\"} \(snapshot.waitingByClass[priority, default: 0])\n"
+        }
+        out += "# HELP machdb_gateway_outstanding Relayed requests in flight, by target.\n# TYPE machdb_gateway_outstanding gauge\n"
+        for (target, count) in snapshot.outstanding.sorted(by: { $0.key < $1.key }) {
+            out += "machdb_gateway_outstanding{target=\"\(target)\"} \(count)\n"
+        }
+        out += "# HELP machdb_gateway_refused_total Relayed requests refused: queue full, pushed out, deadline passed.\n"
+        out += "# TYPE machdb_gateway_refused_total counter\n"
+        out += "machdb_gateway_refused_total{reason=\"full\"} \(snapshot.counters.refusedFull)\n"
+        out += "machdb_gateway_refused_total{reason=\"evicted\"} \(snapshot.counters.evicted)\n"
+        out += "machdb_gateway_refused_total{reason=\"deadline\"} \(snapshot.counters.expired)\n"
+        out += "# HELP machdb_leaderless_writes Writes waiting for a leader.\n# TYPE machdb_leaderless_writes gauge\n"
+        out += "machdb_leaderless_writes \(leaderlessWaiting.load(ordering: .relaxed))\n"
+        out += "# HELP machdb_leaderless_writes_capacity Writes that may wait for a leader at once.\n"
+        out += "# TYPE machdb_leaderless_writes_capacity gauge\nmachdb_leaderless_writes_capacity \(configuration.leaderlessWriteBuffer)\n"
+        let (all, byKind) = measurement.stats(windowSeconds: 60)
+        out += "# HELP machdb_window_latency_seconds Response time over the last 60 s, by class and statistic.\n"
+        out += "# TYPE machdb_window_latency_seconds gauge\n"
+        for (name, stats) in [("all", all)] + RequestKind.allCases.compactMap({ kind in byKind[kind].map { (kind.rawValue, $0) } }) {
+            out += "machdb_window_latency_seconds{class=\"\(name)\",stat=\"avg\"} \(stats.averageSeconds)\n"
+            out += "machdb_window_latency_seconds{class=\"\(name)\",stat=\"p50\"} \(stats.p50)\n"
+            out += "machdb_window_latency_seconds{class=\"\(name)\",stat=\"p95\"} \(stats.p95)\n"
+            out += "machdb_window_latency_seconds{class=\"\(name)\",stat=\"p99\"} \(stats.p99)\n"
+        }
+        out += "# HELP machdb_window_timeout_ratio Timed-out share of requests over the last 60 s.\n"
+        out += "# TYPE machdb_window_timeout_ratio gauge\nmachdb_window_timeout_ratio \(all.timeoutRate)\n"
+        out += "# HELP machdb_window_read_fraction Reads and queries among requests over the last 60 s.\n"
+        out += "# TYPE machdb_window_read_fraction gauge\nmachdb_window_read_fraction \(all.readFraction)\n"
+        if let scaling, let stats = try? scaling.outbox.stats() {
+            out += "# HELP machdb_hook_pending Recommendations waiting for delivery to the operator hook.\n"
+            out += "# TYPE machdb_hook_pending gauge\nmachdb_hook_pending \(stats.pending)\n"
+            out += "# HELP machdb_hook_outbox_capacity Recommendations that may wait, at most (the oldest is dropped beyond).\n"
+            out += "# TYPE machdb_hook_outbox_capacity gauge\nmachdb_hook_outbox_capacity \(scaling.outbox.configuration.maxPending)\n"
+            out += "# HELP machdb_hook_delivered_total Recommendations delivered to the operator hook.\n"
+            out += "# TYPE machdb_hook_delivered_total counter\nmachdb_hook_delivered_total \(stats.delivered)\n"
+            out += "# HELP machdb_hook_dropped_total Recommendations dropped because the outbox was full.\n"
+            out += "# TYPE machdb_hook_dropped_total counter\nmachdb_hook_dropped_total \(stats.dropped)\n"
+        }
     }
 }

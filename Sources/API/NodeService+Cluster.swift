@@ -1,22 +1,34 @@
 import Curl
 import Foundation
 import JSON
+import LoadManager
 import MicroHTTPD
 import PeerTransport
 import RaftCore
 import Replica
 import Storage
+import Sync
 
 extension NodeService {
     // MARK: Forwarding to the leader
 
-    /// Relays a request to the leader and its answer back (or answers 307 when the client asked
-    /// for redirects with `X-Machdb-Redirect: true`).
+    /// Relays a request to another node (the leader for writes, a Read Replica for reads) and
+    /// its answer back, or answers 307 when the client asked for redirects with
+    /// `X-Machdb-Redirect: true`.
+    ///
+    /// Back pressure (the Load Manager's gateway): the relay waits for a slot to the target —
+    /// at most `--upstream-limit` in flight per target, then a bounded queue ordered by class
+    /// (control > writes > reads > queries); a full queue answers 503 `overloaded` with
+    /// `Retry-After`, a request still waiting at its deadline (`--request-deadline` after it
+    /// arrived) 504 `deadline-exceeded`. The slot is held only while the upstream works: the
+    /// whole request has arrived before, and the answer is buffered before it is sent back,
+    /// so a slow client never pins one.
     ///
     /// A request is forwarded at most once: a node that receives a forwarded request it cannot
     /// serve refuses it with `X-Machdb-Not-Applied: true` (nothing happened), and the node that
     /// forwarded it then calls `retry` — leadership is moving, and it may even have moved here.
-    /// A forward that fails after it may have reached the leader answers `write-timeout`
+    /// A relay that could not even connect (the target is down) also calls `retry`: nothing was
+    /// sent. A forward that fails after it may have reached the leader answers `write-timeout`
     /// (outcome unknown), never a claim that nothing was written.
     func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder,
                  retry: (@Sendable () -> Void)? = nil, onFailure: (@Sendable (String) -> Void)? = nil,
@@ -36,29 +48,81 @@ extension NodeService {
             if let value = request.header(name) { headers.append((name, value)) }
         }
         if let minIndex { headers.append(("X-Machdb-Min-Index", String(minIndex))) }
-        let outgoing = ClientRequest(method: request.method, url: target, headers: headers, body: request.body,
-                                     timeoutMilliseconds: 15_000)
-        let queued = cluster.forwarder.send(outgoing) { result in
-            switch result {
-            case let .success(answer):
-                if answer.status == 503, answer.header(Self.notAppliedHeader) == "true", let retry {
-                    return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { retry() }
-                }
-                if let index = answer.header("x-machdb-index").flatMap({ UInt64($0) }) {
-                    _ = self.observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
-                }
-                let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
-                                         "x-machdb-rev", "x-machdb-bucket", "last-modified",
-                                         "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
-                responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
-                                           body: .bytes(answer.body)))
-            case let .failure(error):
-                if let onFailure { return onFailure(error.message) }
-                responder.respond(Problem(.writeTimeout, "the leader did not answer (\(error.message)); the request may or may not have been applied")
-                    .response(instance: path))
+        let deadline = request.receivedAt + UInt64(configuration.requestDeadlineMilliseconds) * 1_000_000
+        let gateway = self.gateway
+        let outgoingHeaders = headers
+        gateway.acquire(target: leaderURL, priority: Self.priority(of: request), deadline: deadline, start: { [self] in
+            let remaining = Int((deadline &- monotonicNanoseconds()) / 1_000_000)
+            guard deadline > monotonicNanoseconds() + 1_000_000 else {
+                gateway.release(target: leaderURL)
+                return responder.respond(Problem(.deadlineExceeded, "the request waited past its deadline").response(instance: path))
             }
+            let outgoing = ClientRequest(method: request.method, url: target, headers: outgoingHeaders, body: request.body,
+                                         timeoutMilliseconds: min(15_000, remaining))
+            let queued = cluster.forwarder.send(outgoing) { result in
+                gateway.release(target: leaderURL)
+                self.relayed(result, path: path, responder, retry: retry, onFailure: onFailure)
+            }
+            if !queued {
+                gateway.release(target: leaderURL)
+                responder.respond(Problem(.overloaded, "too many requests being relayed").response(instance: path))
+            }
+        }, refuse: { refusal in
+            switch refusal {
+            case let .overloaded(seconds):
+                responder.respond(Problem(.overloaded, "too many requests waiting for \(leaderURL)",
+                                          headers: [("Retry-After", String(seconds))]).response(instance: path))
+            case .deadlineExceeded:
+                responder.respond(Problem(.deadlineExceeded, "the request waited past its deadline for \(leaderURL)")
+                    .response(instance: path))
+            case .closed:
+                responder.respond(Problem(.notReady, "node is shutting down").response(instance: path))
+            }
+        })
+    }
+
+    /// The answer of a relay, passed back to the client.
+    private func relayed(_ result: Result<ClientResponse, CurlError>, path: String, _ responder: MeteredResponder,
+                         retry: (@Sendable () -> Void)?, onFailure: (@Sendable (String) -> Void)?) {
+        switch result {
+        case let .success(answer):
+            if answer.status == 503, answer.header(Self.notAppliedHeader) == "true", let retry {
+                return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { retry() }
+            }
+            if let index = answer.header("x-machdb-index").flatMap({ UInt64($0) }) {
+                _ = observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
+            }
+            let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
+                                     "x-machdb-rev", "x-machdb-bucket", "last-modified",
+                                     "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
+            responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
+                                       body: .bytes(answer.body)))
+        case let .failure(error):
+            if error.code == Self.couldNotConnect, let retry {
+                // Nothing was sent: the target is down (a leader just died). Try again once the
+                // cluster knows better.
+                return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { retry() }
+            }
+            if let onFailure { return onFailure(error.message) }
+            responder.respond(Problem(.writeTimeout, "the leader did not answer (\(error.message)); the request may or may not have been applied")
+                .response(instance: path))
         }
-        if !queued { responder.respond(Problem(.overloaded, "too many requests being forwarded").response(instance: path)) }
+    }
+
+    /// libcurl's CURLE_COULDNT_CONNECT: the request was never sent.
+    static let couldNotConnect = 7
+
+    /// The admission class of a relayed request.
+    static func priority(of request: Request) -> Gateway.Priority {
+        let path = request.path
+        if path.hasPrefix("/admin/") || path.hasPrefix("/internal/") || path.hasPrefix("/healthz") || path.hasPrefix("/readyz") {
+            return .control
+        }
+        switch request.method {
+        case "GET", "HEAD": return .read
+        case "POST" where path.hasSuffix("/query"): return .query
+        default: return .write
+        }
     }
 
     /// Marks a refusal that certainly changed nothing, so a forwarding node may retry it.

@@ -82,46 +82,72 @@ extension NodeService {
             }
             guard queued else { throw Problem(.overloaded, "write queue is full (\(store.statistics.queueCapacity) commands)") }
         case let .raft(replica):
-            propose(command, via: replica, request: request, responder, render: render, attempt: 0)
+            propose(command, via: replica, request: request, responder, render: render)
         }
     }
 
-    /// Proposes through Raft; without a known leader (election, transfer) retries for a
-    /// little while instead of failing at once.
-    private func propose(_ command: WriteCommand, via replica: Replica, request: Request, _ responder: MeteredResponder,
-                         render: @escaping @Sendable (CommandResult) -> Response, attempt: Int) {
+    /// Proposes through Raft. Without a leader (election, transfer, a leader that just died)
+    /// the write waits in a bounded buffer (`--leaderless-buffer` writes at once) for up to
+    /// `--leaderless-wait` after it arrived, retrying, instead of failing at once; past either
+    /// bound it gets 503 `no-leader` with `X-Machdb-Not-Applied` (nothing happened).
+    func propose(_ command: WriteCommand, via replica: Replica, request: Request, _ responder: MeteredResponder,
+                 render: @escaping @Sendable (CommandResult) -> Response, waiting: Bool = false) {
         let path = request.path
+        let deadline = request.receivedAt + UInt64(configuration.leaderlessWaitMilliseconds) * 1_000_000
+        @Sendable func leave() { if waiting { leaderlessWaiting.subtract(1, ordering: .relaxed) } }
+        /// Tries again later, counted in the leaderless buffer; false when past its bounds.
+        @Sendable func again(after milliseconds: Int) -> Bool {
+            guard monotonicNanoseconds() < deadline else { return false }
+            if !waiting {
+                guard leaderlessWaiting.add(1, ordering: .relaxed).newValue <= configuration.leaderlessWriteBuffer else {
+                    leaderlessWaiting.subtract(1, ordering: .relaxed)
+                    return false
+                }
+            }
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) {
+                self.propose(command, via: replica, request: request, responder, render: render, waiting: true)
+            }
+            return true
+        }
+        @Sendable func noLeader() {
+            leave()
+            var refusal = Problem(.noLeader, "no leader elected in time; retry").response(instance: path)
+            refusal.addHeader(Self.notAppliedHeader, "true")
+            responder.respond(refusal)
+        }
         replica.propose(command) { result in
             switch result {
             case let .success(commandResult):
+                leave()
                 responder.respond(render(commandResult))
             case let .failure(.notLeader(url?)) where url != self.cluster.configuration.replica.url:
-                if attempt < 40 {
-                    self.forward(request, to: url, responder) {
-                        self.propose(command, via: replica, request: request, responder, render: render, attempt: attempt + 1)
+                leave()
+                self.forward(request, to: url, responder, retry: {
+                    // The leader moved or is gone: back through the local replica, which knows
+                    // better — until the write's leaderless wait is over.
+                    guard monotonicNanoseconds() < deadline else {
+                        var refusal = Problem(.noLeader, "no leader reachable in time; retry").response(instance: path)
+                        refusal.addHeader(Self.notAppliedHeader, "true")
+                        return responder.respond(refusal)
                     }
-                } else {
-                    self.forward(request, to: url, responder)
-                }
+                    self.propose(command, via: replica, request: request, responder, render: render)
+                })
             case .failure(.notLeader):
-                guard attempt < 40 else {
-                    var refusal = Problem(.noLeader, "no leader elected; retry").response(instance: path)
-                    refusal.addHeader(Self.notAppliedHeader, "true")
-                    return responder.respond(refusal)
-                }
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) {
-                    self.propose(command, via: replica, request: request, responder, render: render, attempt: attempt + 1)
-                }
+                if !again(after: 50) { noLeader() }
             case .failure(.timeout):
+                leave()
                 responder.respond(Problem(.writeTimeout, "the write was not applied in time; it may or may not have happened")
                     .response(instance: path))
             case let .failure(.overloaded(what)):
+                leave()
                 responder.respond(Problem(.overloaded, what).response(instance: path))
             case .failure(.stopped):
+                leave()
                 var refusal = Problem(.notReady, "node is shutting down").response(instance: path)
                 refusal.addHeader(Self.notAppliedHeader, "true")
                 responder.respond(refusal)
             case let .failure(error):
+                leave()
                 responder.respond(Problem(.storageError, "\(error)").response(instance: path))
             }
         }

@@ -1,5 +1,8 @@
 import JSON
+import LoadManager
 import Logging
+import Scaling
+import Sharding
 import MicroHTTPD
 import Storage
 import Sync
@@ -26,6 +29,15 @@ public final class NodeService: HTTPHandler {
     /// writes): a read it relays without `X-Machdb-Min-Index` waits for it at the replica, so a
     /// client reading through the node it wrote through sees its write.
     let observedIndex = Atomic<UInt64>(0)
+    /// Writes waiting for a leader right now (bounded by `leaderlessWriteBuffer`).
+    let leaderlessWaiting = Atomic<Int>(0)
+    /// Admission for relayed requests (upstream limits, priority wait queue).
+    let gateway: Gateway
+    /// Client request latencies, timeouts, mix and buckets over sliding windows.
+    let measurement = LoadMeasurement()
+    /// The scaling policy's evaluator and the hook outbox (attached by the executable).
+    let scalingState = Mutex<ScalingController?>(nil)
+    var scaling: ScalingController? { scalingState.withLock { $0 } }
     /// Boxed, not a bare closure in the Mutex (see `ServerProbe`).
     private let serverProbe = Mutex<ServerProbe?>(nil)
 
@@ -35,6 +47,11 @@ public final class NodeService: HTTPHandler {
         self.store = store
         self.cluster = cluster
         self.logger = logger
+        do {
+            gateway = try Gateway(configuration: configuration.gateway)
+        } catch {
+            throw ConfigurationError(message: "\(error)")
+        }
         workers = WorkerPool(name: "api-worker", threads: configuration.workerThreads, capacity: configuration.workerQueueCapacity)
         let waiters = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex)
         self.waiters = waiters
@@ -52,6 +69,11 @@ public final class NodeService: HTTPHandler {
 
     /// Shutdown, last step: stops the worker pool and releases parked readers.
     public func close() {
+        if let scaling {
+            scaling.stop()
+            scaling.sender?.stop()
+        }
+        gateway.shutdown()
         waiters.close()
         workers.close()
     }
@@ -67,6 +89,7 @@ public final class NodeService: HTTPHandler {
             let route = try Route.match(request.path)
             routeClass = route.routeClass(method: request.method)
             metered.routeClass = routeClass
+            if case let .document(_, id) = route { metered.bucket = Bucket.of(id) }
             guard route.allowedMethods.contains(request.method) else {
                 throw Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)",
                               headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
@@ -109,6 +132,15 @@ public final class NodeService: HTTPHandler {
         case let .adminNodeLeave(node):
             try authorizeAdmin(request)
             try leave(request, node: node, responder)
+        case .adminScaling:
+            try authorizeAdmin(request)
+            responder.respond(try scalingView())
+        case .adminScalingPolicy:
+            try authorizeAdmin(request)
+            responder.respond(try scalingPolicy(request))
+        case .adminScalingRecommendations:
+            try authorizeAdmin(request)
+            responder.respond(try recommendations(request))
         case .clusterMap:
             try authorizeInternal(request)
             try clusterMapPoll(request, responder)
@@ -145,6 +177,8 @@ final class MeteredResponder: Responder, @unchecked Sendable {
     private let inner: Responder
     private unowned let service: NodeService
     var routeClass: RouteClass
+    /// The data bucket a document request touched (per-bucket load, for split points).
+    var bucket: Int?
     private let start: UInt64
 
     init(inner: Responder, service: NodeService, routeClass: RouteClass, start: UInt64) {
@@ -161,7 +195,26 @@ final class MeteredResponder: Responder, @unchecked Sendable {
         }
         let seconds = Double(monotonicNanoseconds() &- start) / 1e9
         service.metrics.record(routeClass, status: response.status, seconds: seconds)
+        let kind: RequestKind? = switch routeClass {
+        case .read: .read
+        case .write: .write
+        case .query: .query
+        default: nil
+        }
+        if let kind {
+            service.measurement.record(kind: kind, seconds: seconds, timedOut: Self.isTimeout(response), bucket: bucket)
+        }
         inner.respond(response)
+    }
+}
+
+extension MeteredResponder {
+    /// A timeout for the scaling policy: a 504 (deadline, index not reached) or a 503
+    /// `write-timeout`.
+    static func isTimeout(_ response: Response) -> Bool {
+        if response.status == 504 { return true }
+        guard response.status == 503, case let .bytes(body) = response.body, body.count < 1_024 else { return false }
+        return String(decoding: body, as: UTF8.self).contains(ProblemType.writeTimeout.rawValue)
     }
 }
 

@@ -30,6 +30,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case notInCluster = "not-in-cluster"
     case transferFailed = "transfer-failed"
     case replicaUnavailable = "replica-unavailable"
+    case deadlineExceeded = "deadline-exceeded"
     case invalidRequest = "invalid-request"
     case storageError = "storage-error"
     case internalError = "internal"
@@ -46,7 +47,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
         case .overloaded, .notReady, .queryTimeout, .noLeader, .writeTimeout, .replicaUnavailable: 503
-        case .indexNotReached: 504
+        case .indexNotReached, .deadlineExceeded: 504
         case .storageError, .internalError: 500
         }
     }
@@ -79,6 +80,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .writeTimeout: "Write not applied in time"
         case .notInCluster: "Node is not in a cluster"
         case .transferFailed: "Leadership transfer failed"
+        case .deadlineExceeded: "Request deadline exceeded"
         case .replicaUnavailable: "No replica answered"
         case .invalidRequest: "Invalid request"
         case .storageError: "Storage error"

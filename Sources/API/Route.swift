@@ -16,6 +16,7 @@ enum Route: Equatable {
     case clusterJoin
     case clusterMap
     case adminNodeLeave(node: String)
+    case adminScaling, adminScalingPolicy, adminScalingRecommendations
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -40,6 +41,10 @@ enum Route: Equatable {
         case 3 where parts[0] == "admin" && parts[1] == "v1":
             if parts[2] == "cluster" { return .adminCluster }
             if parts[2] == "backup" { return .adminBackup }
+            if parts[2] == "scaling" { return .adminScaling }
+        case 4 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "scaling":
+            if parts[3] == "policy" { return .adminScalingPolicy }
+            if parts[3] == "recommendations" { return .adminScalingRecommendations }
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "transfer-leader":
             return .adminTransferLeader(shard: try shard(parts[3]))
         case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
@@ -73,7 +78,9 @@ enum Route: Equatable {
 
     var allowedMethods: [String] {
         switch self {
-        case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap: ["GET", "HEAD"]
+        case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
+             .adminScalingRecommendations: ["GET", "HEAD"]
+        case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .raftMessages, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
@@ -83,7 +90,8 @@ enum Route: Equatable {
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
-        case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave: .admin
+        case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
+             .adminScalingRecommendations: .admin
         case .raftMessages, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
         case .documents, .bulk: .write

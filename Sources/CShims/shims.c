@@ -53,8 +53,13 @@ CURLcode machdb_curl_setopt_write_cb(CURL *h, CURLoption o, size_t (*cb)(char *,
     return curl_easy_setopt(h, o, cb);
 }
 CURLcode machdb_curl_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+CURLMcode machdb_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 
 sqlite3_destructor_type machdb_sqlite_transient(void) { return SQLITE_TRANSIENT; }
 
 json_t *machdb_json_incref(json_t *json) { return json_incref(json); }
 void machdb_json_decref(json_t *json) { json_decref(json); }
+
+#include <sys/prctl.h>
+
+int machdb_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL); }

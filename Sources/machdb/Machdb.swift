@@ -5,7 +5,7 @@ struct Machdb: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "machdb",
         abstract: "An HTTP/JSON document store that scales itself from one process to a replicated cluster.",
-        subcommands: [Serve.self, Ctl.self]
+        subcommands: [Serve.self, Ctl.self, Operator.self]
     )
 
     /// Entry point: fills flags from `MACHDB_*` variables and `--config` before parsing

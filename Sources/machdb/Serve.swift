@@ -3,7 +3,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import MicroHTTPD
+import JSON
 import Replica
+import Scaling
 import Storage
 
 /// `machdb serve`: runs one node.
@@ -17,6 +19,7 @@ struct Serve: ParsableCommand {
         "hook-url", "hook-secret", "config", "restore", "max-body-bytes", "max-json-depth", "connection-limit",
         "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level", "snapshot-rate", "snapshot-entries",
         "failure-timeout", "remove-after", "max-voters", "max-replicas",
+        "upstream-limit", "wait-queue", "request-deadline", "leaderless-wait", "leaderless-buffer", "scaling-policy",
     ]
 
     @Option(help: "Node id, unique in the cluster.") var nodeID = "n1"
@@ -27,8 +30,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Node size class 1...5 (bigger nodes lead).") var level = 1
     @Option(help: "Token nodes present to each other on /internal routes.") var clusterToken: String?
     @Option(help: "Bearer token for /admin routes (required unless listening on loopback).") var adminToken: String?
-    @Option(help: "Operator webhook URL for scaling recommendations (Load Manager; not in this build).") var hookURL: String?
-    @Option(help: "HMAC secret for the operator webhook.") var hookSecret: String?
+    @Option(help: "Operator webhook URL: scaling recommendations are POSTed there, signed (X-Machdb-Signature).") var hookURL: String?
+    @Option(help: "HMAC-SHA256 secret for the operator webhook's signature.") var hookSecret: String?
     @Option(help: "JSON file of settings: {\"node-id\": \"n1\", ...}; flags and MACHDB_* win.") var config: String?
     @Option(help: "Start from this backup file (the data directory must hold no database yet).") var restore: String?
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = 16 << 20
@@ -46,6 +49,12 @@ struct Serve: ParsableCommand {
     @Option(help: "Milliseconds a failed node may stay down before it is removed from the group.") var removeAfter = 30_000
     @Option(help: "Voters per shard, at most (further replicas are non-voting learners).") var maxVoters = 5
     @Option(help: "Read Replicas per shard, at most (then sharding is recommended); at most max-voters - 1.") var maxReplicas = 4
+    @Option(help: "Requests relayed to one node at once, at most; more wait in the queue.") var upstreamLimit = 64
+    @Option(help: "Relayed requests waiting for an upstream slot, at most (by priority: writes, reads, queries); beyond: 503.") var waitQueue = 2_048
+    @Option(help: "Milliseconds a relayed request may take from arrival before 504 deadline-exceeded.") var requestDeadline = 30_000
+    @Option(help: "Milliseconds a write waits for a leader (election, transfer) before 503 no-leader.") var leaderlessWait = 5_000
+    @Option(help: "Writes waiting for a leader at once, at most.") var leaderlessBuffer = 1_024
+    @Option(help: "JSON file with scaling policy fields (see GET /admin/v1/scaling/policy); PUT on that route overrides it.") var scalingPolicy: String?
 
     func validate() throws {
         if let join, !(join.hasPrefix("http://") || join.hasPrefix("https://")) {
@@ -54,9 +63,11 @@ struct Serve: ParsableCommand {
         if removeAfter < 0 { throw ValidationError("--remove-after must be >= 0") }
         if snapshotEntries < 16 { throw ValidationError("--snapshot-entries must be at least 16") }
         if let snapshotRate, snapshotRate < 4096 { throw ValidationError("--snapshot-rate must be at least 4096 bytes/s") }
-        if hookURL != nil || hookSecret != nil {
-            throw ValidationError("--hook-url/--hook-secret: the Load Manager is not available in this build yet")
+        if (hookURL == nil) != (hookSecret == nil) { throw ValidationError("--hook-url and --hook-secret go together") }
+        if let hookURL, !(hookURL.hasPrefix("http://") || hookURL.hasPrefix("https://")) {
+            throw ValidationError("--hook-url takes an http(s) URL")
         }
+        if let hookSecret, hookSecret.isEmpty { throw ValidationError("--hook-secret must not be empty") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         let (host, _) = try Self.hostPort(listen)
         if adminToken == nil && !host.hasPrefix("127.") {
@@ -108,6 +119,20 @@ struct Serve: ParsableCommand {
         nodeConfiguration.maxJSONDepth = maxJSONDepth
         nodeConfiguration.readWaitMilliseconds = readWait
         nodeConfiguration.scratchDirectory = dataDirectory
+        nodeConfiguration.requestDeadlineMilliseconds = requestDeadline
+        nodeConfiguration.leaderlessWaitMilliseconds = leaderlessWait
+        nodeConfiguration.leaderlessWriteBuffer = leaderlessBuffer
+        nodeConfiguration.gateway.maxUpstreamPerTarget = upstreamLimit
+        nodeConfiguration.gateway.maxWaiting = waitQueue
+        var policy = ScalingPolicy()
+        if let scalingPolicy {
+            do {
+                policy = try ScalingPolicy(json: JSON.parse(String(contentsOfFile: scalingPolicy, encoding: .utf8)))
+                try policy.validate()
+            } catch {
+                throw ValidationError("--scaling-policy \(scalingPolicy): \(error)")
+            }
+        }
         var apiLogger = Logger(label: "machdb.api")
         apiLogger[metadataKey: "node"] = "\(nodeID)"
         var replicaConfiguration = ReplicaConfiguration(nodeID: nodeID, raftID: RaftID.of(nodeID),
@@ -133,6 +158,8 @@ struct Serve: ParsableCommand {
             try cluster.startRaft(bootstrap: false)  // a member of a group already: resume from its log
         }
         let service = try NodeService(configuration: nodeConfiguration, store: store, cluster: cluster, logger: apiLogger)
+        try service.startScaling(hook: hookURL.map { HookSettings(url: $0, secret: hookSecret ?? "") }, policy: policy,
+                                 dataDirectory: dataDirectory)
 
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.host = host

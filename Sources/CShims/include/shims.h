@@ -47,6 +47,8 @@ CURLcode machdb_curl_setopt_off(CURL *handle, CURLoption option, curl_off_t valu
 CURLcode machdb_curl_setopt_write_cb(CURL *handle, CURLoption option,
                                      size_t (*cb)(char *, size_t, size_t, void *));
 CURLcode machdb_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
+/// curl_multi_setopt with a long argument (CURLMOPT_MAX_HOST_CONNECTIONS, CURLMOPT_PIPELINING, ...).
+CURLMcode machdb_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
 // ---- SQLite ----
 /// SQLITE_TRANSIENT is a macro cast that Swift cannot import.
@@ -55,5 +57,9 @@ sqlite3_destructor_type machdb_sqlite_transient(void);
 // ---- jansson ----
 json_t *machdb_json_incref(json_t *json);
 void machdb_json_decref(json_t *json);
+
+// ---- threads ----
+/// Names the calling thread (Linux: at most 15 bytes are kept). Returns 0 or -1 (errno).
+int machdb_set_thread_name(const char *name);
 
 #endif

@@ -1,0 +1,158 @@
+import Foundation
+import JSON
+import LoadManager
+import Logging
+import Replica
+import Scaling
+import Sync
+import Synchronization
+import Topology
+
+/// Runs the scaling policy once a second on the node that evaluates it — the primary Load
+/// Manager of the cluster map (a single node evaluates for itself) — and hands each proposal,
+/// and each `replace_node` the topology planner records in the map, to the outbox that
+/// delivers them to the operator hook (DESIGN §7).
+///
+/// The policy is this node's (`--scaling-policy FILE`, then `PUT /admin/v1/scaling/policy`,
+/// persisted in the data directory); measurements are the requests this node answered.
+final class ScalingController: Sendable {
+    struct Settings: Sendable {
+        var nodeID: String
+        var url: String
+        var level: Int
+        /// Where a policy set through the API is kept.
+        var policyPath: String
+        /// Where the highest map recommendation already handed on is kept.
+        var mapCursorPath: String
+    }
+
+    let settings: Settings
+    let measurement: LoadMeasurement
+    let cluster: ClusterController
+    let outbox: Outbox
+    let sender: HookSender?
+    let logger: Logger
+    private let policyState: Mutex<ScalingPolicy>
+    private let evaluation = Mutex<Evaluation?>(nil)
+    private let engineState = Mutex(ScalingState())
+    private let mapCursor: Mutex<UInt64>
+    private let stopped = Atomic<Bool>(false)
+    private let wake = ConditionLock()
+
+    init(settings: Settings, policy: ScalingPolicy, measurement: LoadMeasurement, cluster: ClusterController, outbox: Outbox,
+         sender: HookSender?, logger: Logger) {
+        self.settings = settings
+        self.measurement = measurement
+        self.cluster = cluster
+        self.outbox = outbox
+        self.sender = sender
+        self.logger = logger
+        let stored = (try? String(contentsOfFile: settings.policyPath, encoding: .utf8))
+            .flatMap { try? ScalingPolicy(json: JSON.parse($0), defaults: policy) }
+        policyState = Mutex(stored ?? policy)
+        let cursor = (try? String(contentsOfFile: settings.mapCursorPath, encoding: .utf8))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        mapCursor = Mutex(cursor)
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                tick()
+                wake.withLock { _ = wake.wait(untilNanoseconds: monotonicNanoseconds() + 1_000_000_000) }
+            }
+        }
+        thread.name = "scaling"
+        thread.start()
+    }
+
+    func stop() {
+        stopped.store(true, ordering: .relaxed)
+        wake.withLock { wake.broadcast() }
+    }
+
+    var policy: ScalingPolicy { policyState.withLock { $0 } }
+
+    /// Replaces the policy (validated by the caller) and keeps it across restarts.
+    func setPolicy(_ policy: ScalingPolicy) throws {
+        try Data(policy.json.encoded()).write(to: URL(fileURLWithPath: settings.policyPath), options: .atomic)
+        policyState.withLock { $0 = policy }
+        engineState.withLock { $0 = ScalingState() }  // new thresholds: conditions start over
+    }
+
+    var lastEvaluation: Evaluation? { evaluation.withLock { $0 } }
+
+    /// True when this node evaluates the policy: it is the map's primary Load Manager.
+    var isEvaluator: Bool {
+        guard cluster.replica != nil else { return true }
+        return cluster.maps.map.primaryLoadManager?.id == settings.nodeID
+    }
+
+    // MARK: One tick
+
+    private func tick() {
+        guard isEvaluator else { return }
+        let facts = clusterFacts()
+        let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: measurement.now, facts: facts,
+                                                  state: engineState.withLock { $0 }, policy: policy)
+        engineState.withLock { $0 = result.state }
+        evaluation.withLock { $0 = result }
+        for proposal in result.proposals {
+            record(kind: proposal.kind.rawValue, reason: proposal.reason, stage: proposal.stage, stageNumber: proposal.stageNumber,
+                   target: proposal.target.json, evidence: proposal.json["evidence"] ?? .object([]))
+        }
+        forwardMapRecommendations()
+    }
+
+    /// What the policy needs to know about the cluster, from the map.
+    func clusterFacts() -> ClusterFacts {
+        guard cluster.replica != nil else {
+            return ClusterFacts(stage: 1, stageName: "Mach I", readReplicas: 0, maxReplicas: cluster.configuration.topology.policy.maxReplicas,
+                                leaderLevel: settings.level, anyReplicaLagging: false, removableNode: nil, joinURL: settings.url)
+        }
+        let map = cluster.maps.map
+        let active = map.nodes.filter { $0.state == .active }
+        let writer = map.shards.first?.writer.flatMap { map.node($0) }
+        let replicas = active.filter { $0.roles.contains(.replica) && !$0.roles.contains(.writer) }
+        return ClusterFacts(
+            stage: map.stage, stageName: map.stageName, readReplicas: replicas.count,
+            maxReplicas: cluster.configuration.topology.policy.maxReplicas, leaderLevel: writer?.level ?? settings.level,
+            // A node with no role yet is catching up (or waiting for promotion).
+            anyReplicaLagging: active.contains { $0.roles.isEmpty },
+            removableNode: replicas.max { $0.joinOrder < $1.joinOrder }?.id,
+            joinURL: map.primaryLoadManager?.url ?? settings.url)
+    }
+
+    /// Hands each new `replace_node` of the map to the outbox (once: the cursor is persisted).
+    private func forwardMapRecommendations() {
+        guard cluster.replica != nil else { return }
+        let map = cluster.maps.map
+        let cursor = mapCursor.withLock { $0 }
+        let fresh = map.recommendations.filter { $0.seq > cursor && $0.kind == .replaceNode }
+        guard let last = map.recommendations.last?.seq, last > cursor else { return }
+        for recommendation in fresh {
+            let failed = recommendation.target.flatMap { map.node($0) }
+            var target: [(String, JSON)] = [("level", .int(failed?.level ?? settings.level))]
+            if let node = recommendation.target { target.append(("node", .string(node))) }
+            target.append(("join_url", .string(map.primaryLoadManager?.url ?? settings.url)))
+            record(kind: recommendation.kind.rawValue, reason: recommendation.reason, stage: map.stageName,
+                   stageNumber: recommendation.stage, target: .object(target),
+                   evidence: .object([("map_version", .int(recommendation.mapVersion)), ("map_seq", .int(recommendation.seq))]))
+        }
+        mapCursor.withLock { $0 = last }
+        try? Data(String(last).utf8).write(to: URL(fileURLWithPath: settings.mapCursorPath), options: .atomic)
+    }
+
+    private func record(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON) {
+        do {
+            let recommendation = try outbox.enqueue(kind: kind, reason: reason, stage: stage, stageNumber: stageNumber,
+                                                    target: target, evidence: evidence, source: settings.nodeID)
+            logger.notice("scaling recommendation", metadata: [
+                "kind": "\(kind)", "seq": "\(recommendation.seq)", "id": "\(recommendation.id)", "reason": "\(reason)",
+            ])
+            sender?.wake()
+        } catch {
+            logger.error("recommendation not recorded", metadata: ["kind": "\(kind)", "error": "\(error)"])
+        }
+    }
+}
