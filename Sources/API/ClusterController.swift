@@ -16,8 +16,11 @@ public struct ClusterConfiguration: Sendable {
     /// Bytes per second a snapshot is served at, at most (nil: unlimited).
     public var snapshotBytesPerSecond: Int?
     public var replica: ReplicaConfiguration
-    public var forwardThreads: Int = 8
-    public var forwardQueueCapacity: Int = 4_096
+    /// Relayed requests in flight at once (all peers), and queued beyond that, at most.
+    public var forwardMaxInFlight: Int = 1_024
+    public var forwardQueueCapacity: Int = 8_192
+    /// Keep-alive connections to one peer, at most (match the gateway's upstream limit).
+    public var forwardConnectionsPerPeer: Int = 64
     /// The topology controller and planner policy.
     public var topology = TopologySettings()
 
@@ -58,7 +61,8 @@ public final class ClusterController: Sendable {
         try transportConfiguration.validate()
         transport = PeerTransport(configuration: transportConfiguration, logger: logger)
         snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
-        forwarder = Forwarder(threads: configuration.forwardThreads, capacity: configuration.forwardQueueCapacity)
+        forwarder = try Forwarder(maxInFlight: configuration.forwardMaxInFlight, capacity: configuration.forwardQueueCapacity,
+                                  connectionsPerPeer: configuration.forwardConnectionsPerPeer)
         try configuration.topology.validate()
         let settings = configuration.replica
         maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),

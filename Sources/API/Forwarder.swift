@@ -1,44 +1,32 @@
 import Curl
 import Foundation
-import Sync
 
-/// Sends requests to other nodes (the leader) from a few threads of its own, each with a
-/// keep-alive libcurl handle, so HTTP I/O threads never block. Bounded queue.
+/// Sends requests to other nodes (the leader, a Read Replica) without blocking HTTP I/O
+/// threads: one libcurl multi handle on its own I/O thread, many transfers in flight, a
+/// keep-alive connection pool per peer, and a bounded queue of requests not yet started.
+/// Completions run on that I/O thread and must stay short.
 final class Forwarder: Sendable {
     typealias Completion = @Sendable (Result<ClientResponse, CurlError>) -> Void
-    private struct Job: Sendable {
-        let request: ClientRequest
-        let completion: Completion
-    }
+    private let client: MultiClient
 
-    private let queue: BoundedQueue<Job>
-
-    init(threads: Int, capacity: Int) {
-        queue = BoundedQueue(capacity: capacity)
-        for index in 0..<threads {
-            let queue = self.queue
-            let thread = Thread {
-                guard let client = try? HTTPClient() else { return }
-                while true {
-                    guard let job = queue.popBatch(max: 1).first else { return }
-                    do throws(CurlError) {
-                        job.completion(.success(try client.perform(job.request)))
-                    } catch {
-                        job.completion(.failure(error))
-                    }
-                }
-            }
-            thread.name = "forward-\(index)"
-            thread.start()
-        }
+    init(maxInFlight: Int, capacity: Int, connectionsPerPeer: Int) throws(CurlError) {
+        var configuration = MultiClient.Configuration()
+        configuration.maxConcurrentTransfers = maxInFlight
+        configuration.queueCapacity = capacity
+        configuration.maxConnectionsPerHost = connectionsPerPeer
+        configuration.maxTotalConnections = max(connectionsPerPeer * 8, 256)
+        client = try MultiClient(configuration: configuration, name: "forward")
     }
 
     /// Queues `request`; false when the queue is full.
     func send(_ request: ClientRequest, completion: @escaping Completion) -> Bool {
-        queue.push(Job(request: request, completion: completion))
+        client.submit(request, completion: completion)
     }
 
-    var depth: Int { queue.count }
+    /// Requests queued and not yet started.
+    var depth: Int { client.queued }
+    /// Requests in flight.
+    var inFlight: Int { client.inFlight }
 
-    func close() { queue.close() }
+    func close() { client.shutdown() }
 }

@@ -135,18 +135,21 @@ final class ScalingController: Sendable {
             var target: [(String, JSON)] = [("level", .int(failed?.level ?? settings.level))]
             if let node = recommendation.target { target.append(("node", .string(node))) }
             target.append(("join_url", .string(map.primaryLoadManager?.url ?? settings.url)))
+            // The same id from whichever node hands it on: the operator acts once.
             record(kind: recommendation.kind.rawValue, reason: recommendation.reason, stage: map.stageName,
                    stageNumber: recommendation.stage, target: .object(target),
-                   evidence: .object([("map_version", .int(recommendation.mapVersion)), ("map_seq", .int(recommendation.seq))]))
+                   evidence: .object([("map_version", .int(recommendation.mapVersion)), ("map_seq", .int(recommendation.seq))]),
+                   id: "map-\(recommendation.seq)-v\(recommendation.mapVersion)")
         }
         mapCursor.withLock { $0 = last }
         try? Data(String(last).utf8).write(to: URL(fileURLWithPath: settings.mapCursorPath), options: .atomic)
     }
 
-    private func record(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON) {
+    private func record(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON,
+                        id: String? = nil) {
         do {
             let recommendation = try outbox.enqueue(kind: kind, reason: reason, stage: stage, stageNumber: stageNumber,
-                                                    target: target, evidence: evidence, source: settings.nodeID)
+                                                    target: target, evidence: evidence, source: settings.nodeID, id: id)
             logger.notice("scaling recommendation", metadata: [
                 "kind": "\(kind)", "seq": "\(recommendation.seq)", "id": "\(recommendation.id)", "reason": "\(reason)",
             ])

@@ -14,7 +14,9 @@ import Glibc
 /// before dropping the client; `deinit` only does it as a safety net).
 ///
 /// Errors: a transfer error keeps curl's code (7 = could not connect, 28 = timed out); errors
-/// that do not come from libcurl (shut down, handle creation) have code -1.
+/// that do not come from libcurl (shut down, handle creation) have code -1. Should the multi
+/// handle itself fail (`curl_multi_perform`/`curl_multi_poll`, e.g. out of memory), the client
+/// stops as if shut down, failing every transfer with that error.
 public final class MultiClient: @unchecked Sendable {
     /// Settings of one client. Defaults suit a gateway fanning out to a few dozen peers.
     public struct Configuration: Sendable {
@@ -66,7 +68,8 @@ public final class MultiClient: @unchecked Sendable {
 
     /// Queues the request; `completion` runs exactly once on the I/O thread (keep it short;
     /// never block in it). Returns false (completion not called) when the queue is full or
-    /// the client is shut down.
+    /// the client is shut down. The request's `timeoutMilliseconds` counts from when it leaves
+    /// the queue (including any wait inside libcurl for a free connection to its host).
     public func submit(_ request: ClientRequest, completion: @escaping @Sendable (Result<ClientResponse, CurlError>) -> Void) -> Bool {
         engine.submit(Engine.Pending(request: request, completion: completion))
     }

@@ -57,10 +57,17 @@ public final class Outbox: Sendable {
     /// When `maxPending` recommendations are already waiting, the oldest waiting ones are
     /// deleted first (`Stats.dropped`). Throws `.unknownKind` for a kind not in `kinds`, and
     /// `.storage` when nothing was stored. Call `HookSender.wake()` afterwards.
+    ///
+    /// `id`: a caller-chosen id for a recommendation that several nodes may record (the
+    /// topology planner's `replace_node`, handed on by whichever node is the Load Manager):
+    /// the same id reaches the operator from every node, so it acts once. When this outbox
+    /// already holds that id, nothing is added and the held one is returned.
     @discardableResult
     public func enqueue(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON,
-                        source: String, now: Int64 = wallClockMilliseconds()) throws(OutboxError) -> Recommendation {
+                        source: String, id fixedID: String? = nil,
+                        now: Int64 = wallClockMilliseconds()) throws(OutboxError) -> Recommendation {
         guard Self.kinds.contains(kind) else { throw .unknownKind(kind) }
+        if let fixedID, let held = try recommendation(id: fixedID) { return held }
         let random = UInt32.random(in: .min ... .max)
         let suffix = HMACSHA256.hex([UInt8(random >> 24), UInt8(random >> 16 & 0xFF), UInt8(random >> 8 & 0xFF), UInt8(random & 0xFF)])
         let maxPending = configuration.maxPending
@@ -68,7 +75,7 @@ public final class Outbox: Sendable {
             try connection.transaction(.immediate) { () throws -> (Recommendation, [(Int64, String)]) in
                 let maxSeq = try connection.scalarInt64("SELECT max(seq) FROM recommendations") ?? 0
                 let seq = max(try Self.meta(connection, "last_seq"), maxSeq) + 1
-                let id = "rec-\(source)-\(seq)-\(suffix)"
+                let id = fixedID ?? "rec-\(source)-\(seq)-\(suffix)"
                 let body = JSON.object([
                     ("id", .string(id)), ("seq", .int(seq)), ("kind", .string(kind)), ("reason", .string(reason)),
                     ("stage", .string(stage)), ("stage_number", .int(stageNumber)), ("target", target),
@@ -189,6 +196,16 @@ public final class Outbox: Sendable {
     /// The recommendation with `seq`, if still held.
     public func recommendation(seq: Int64) throws(OutboxError) -> Recommendation? {
         try rows("SELECT \(Self.columns) FROM recommendations WHERE seq = ?", Int(seq)).first
+    }
+
+    /// The recommendation with `id`, if still held.
+    public func recommendation(id: String) throws(OutboxError) -> Recommendation? {
+        try locked { connection in
+            let statement = try connection.cached("SELECT seq FROM recommendations WHERE id = ?")
+            defer { statement.reset() }
+            try statement.bind(id, at: 1)
+            return try statement.step() ? statement.int64(at: 0) : nil
+        }.flatMap { seq throws(OutboxError) in try recommendation(seq: seq) }
     }
 
     /// Current counters.

@@ -142,6 +142,7 @@ struct Serve: ParsableCommand {
         replicaConfiguration.keepEntries = UInt64(max(1, min(2_000, snapshotEntries / 4)))
         var clusterConfiguration = ClusterConfiguration(clusterToken: clusterToken, replica: replicaConfiguration)
         clusterConfiguration.snapshotBytesPerSecond = snapshotRate
+        clusterConfiguration.forwardConnectionsPerPeer = max(upstreamLimit, 1)
         clusterConfiguration.topology.failureTimeoutMilliseconds = failureTimeout
         clusterConfiguration.topology.policy.removeAfterMilliseconds = UInt64(max(0, removeAfter))
         clusterConfiguration.topology.policy.maxVoters = maxVoters
