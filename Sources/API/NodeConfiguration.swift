@@ -19,8 +19,9 @@ public struct NodeConfiguration: Sendable {
     /// Threads and queue for queries and backups (work that must not run on I/O threads).
     public var workerThreads: Int = 2
     public var workerQueueCapacity: Int = 1_024
-    /// A relayed request still waiting (for an upstream slot or its answer) this long after
-    /// it arrived gets 504 `deadline-exceeded`.
+    /// A relayed request still waiting for an upstream slot this long after it arrived gets
+    /// 504 `deadline-exceeded`; one already relayed gets what is left (at most 15 s) as its
+    /// upstream timeout.
     public var requestDeadlineMilliseconds: Int = 30_000
     /// A write that finds no leader (election, transfer) waits this long for one.
     public var leaderlessWaitMilliseconds: Int = 5_000

@@ -27,9 +27,11 @@ extension NodeService {
     /// A request is forwarded at most once: a node that receives a forwarded request it cannot
     /// serve refuses it with `X-Machdb-Not-Applied: true` (nothing happened), and the node that
     /// forwarded it then calls `retry` — leadership is moving, and it may even have moved here.
-    /// A relay that could not even connect (the target is down) also calls `retry`: nothing was
-    /// sent. A forward that fails after it may have reached the leader answers `write-timeout`
-    /// (outcome unknown), never a claim that nothing was written.
+    /// A relay that certainly sent nothing (`CurlError.neverSent`: the target is down) calls
+    /// `retry` too. A forward that fails otherwise answers `write-timeout` (outcome unknown),
+    /// never a claim that nothing was written: "could not connect" alone is ambiguous, because
+    /// libcurl retries a request whose reused connection died after sending it on a fresh
+    /// connection, and reports only that second attempt's failure.
     func forward(_ request: Request, to leaderURL: String, _ responder: MeteredResponder,
                  retry: (@Sendable () -> Void)? = nil, onFailure: (@Sendable (String) -> Void)? = nil,
                  minIndex: UInt64? = nil) {
@@ -98,9 +100,9 @@ extension NodeService {
             responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
                                        body: .bytes(answer.body)))
         case let .failure(error):
-            if error.code == Self.couldNotConnect, let retry {
-                // Nothing was sent: the target is down (a leader just died). Try again once the
-                // cluster knows better.
+            if error.neverSent, let retry {
+                // Nothing reached the target (it is down: a leader that just died). Try again
+                // once the cluster knows better, within the write's leaderless wait.
                 return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(100)) { retry() }
             }
             if let onFailure { return onFailure(error.message) }
@@ -108,9 +110,6 @@ extension NodeService {
                 .response(instance: path))
         }
     }
-
-    /// libcurl's CURLE_COULDNT_CONNECT: the request was never sent.
-    static let couldNotConnect = 7
 
     /// The admission class of a relayed request.
     static func priority(of request: Request) -> Gateway.Priority {

@@ -9,8 +9,11 @@ extension NodeService {
     // MARK: Roles: who serves reads
 
     /// Where a client read must go under the cluster map: nil to serve it here (a single
-    /// node; a Read Replica; a request another node already routed), else the URL of a Read
-    /// Replica (round robin), or of the leader while this node has no map yet.
+    /// node; a Read Replica; a request another node already routed), else the URL of the Read
+    /// Replica with the fewest relays in flight from here (never a learner or a node still
+    /// catching up: the planner gives those no replica role), or of the leader while this
+    /// node has no map yet. A replica behind the client's session index waits for it (the
+    /// relay carries `X-Machdb-Min-Index`).
     func readProxyTarget(_ request: Request) -> String? {
         guard let replica = cluster.replica, request.header("x-machdb-forwarded") == nil else { return nil }
         let me = configuration.nodeID
@@ -18,10 +21,11 @@ extension NodeService {
         if store.clusterMap != nil {
             let map = cluster.maps.map
             if let node = map.node(me), node.state == .active, node.roles.contains(.replica) { return nil }
-            let replicas = map.nodes.filter { $0.state == .active && $0.roles.contains(.replica) && $0.id != me }
+            let replicas = map.nodes.filter { $0.state == .active && $0.roles.contains(.replica) && $0.id != me }.map(\.url)
             if !replicas.isEmpty {
+                // Least outstanding relays; ties broken round robin (the rotation picks who goes first).
                 let turn = Int(readRotation.wrappingAdd(1, ordering: .relaxed).newValue % UInt(replicas.count))
-                return replicas[turn].url
+                return gateway.leastOutstanding(Array(replicas[turn...] + replicas[..<turn]))
             }
         }
         if let leader = replica.status.leaderURL, leader != ownURL { return leader }

@@ -91,7 +91,10 @@ final class ScalingController: Sendable {
     // MARK: One tick
 
     private func tick() {
-        guard isEvaluator else { return }
+        guard isEvaluator else {
+            evaluation.withLock { $0 = nil }  // another node evaluates: nothing current to show here
+            return
+        }
         let facts = clusterFacts()
         let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: measurement.now, facts: facts,
                                                   state: engineState.withLock { $0 }, policy: policy)
@@ -136,7 +139,8 @@ final class ScalingController: Sendable {
             if let node = recommendation.target { target.append(("node", .string(node))) }
             target.append(("join_url", .string(map.primaryLoadManager?.url ?? settings.url)))
             // The same id from whichever node hands it on: the operator acts once.
-            record(kind: recommendation.kind.rawValue, reason: recommendation.reason, stage: map.stageName,
+            record(kind: recommendation.kind.rawValue, reason: recommendation.reason,
+                   stage: "Mach " + ClusterMap.roman(recommendation.stage),
                    stageNumber: recommendation.stage, target: .object(target),
                    evidence: .object([("map_version", .int(recommendation.mapVersion)), ("map_seq", .int(recommendation.seq))]),
                    id: "map-\(recommendation.seq)-v\(recommendation.mapVersion)")

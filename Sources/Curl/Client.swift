@@ -39,7 +39,22 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
     public let code: Int
     public let message: String
     public let url: String
+    /// Request bytes libcurl had sent in this transfer (CURLINFO_REQUEST_SIZE), 0 when unknown.
+    public var requestBytesSent: Int = 0
     public var description: String { "\(url): \(message) (curl error \(code))" }
+
+    public init(code: Int, message: String, url: String, requestBytesSent: Int = 0) {
+        self.code = code
+        self.message = message
+        self.url = url
+        self.requestBytesSent = requestBytesSent
+    }
+
+    /// Certainly never reached the server: the connection could not be made and nothing was
+    /// sent. (libcurl retries a request whose reused connection died after it was sent on a
+    /// fresh connection; when that connect fails it reports code 7 too, but with the first
+    /// attempt's bytes counted.)
+    public var neverSent: Bool { code == 7 && requestBytesSent == 0 }
 }
 
 /// One libcurl easy handle: sequential requests over a reused keep-alive connection.
@@ -71,7 +86,7 @@ public final class HTTPClient {
                 return curl_easy_perform(handle)
             }
         }
-        guard code == CURLE_OK else { throw EasyRequest.error(code, url: request.url) }
+        guard code == CURLE_OK else { throw EasyRequest.error(code, url: request.url, handle: handle) }
         return EasyRequest.response(of: handle, sink: sink)
     }
 }

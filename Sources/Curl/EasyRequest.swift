@@ -43,8 +43,11 @@ enum EasyRequest {
     }
 
     /// The error for a failed transfer, with curl's code (7 = could not connect, 28 = timed out).
-    static func error(_ code: CURLcode, url: String) -> CurlError {
-        CurlError(code: Int(code.rawValue), message: String(cString: curl_easy_strerror(code)), url: url)
+    static func error(_ code: CURLcode, url: String, handle: UnsafeMutableRawPointer? = nil) -> CurlError {
+        var sent = 0
+        if let handle { _ = machdb_curl_getinfo_long(handle, CURLINFO_REQUEST_SIZE, &sent) }
+        return CurlError(code: Int(code.rawValue), message: String(cString: curl_easy_strerror(code)), url: url,
+                         requestBytesSent: sent)
     }
 }
 

@@ -209,7 +209,7 @@ extension MultiClient {
                 let transfer = context.takeRetainedValue()
                 let outcome: Result<ClientResponse, CurlError> = result == CURLE_OK
                     ? .success(EasyRequest.response(of: handle, sink: transfer.sink))
-                    : .failure(EasyRequest.error(result, url: transfer.url))
+                    : .failure(EasyRequest.error(result, url: transfer.url, handle: handle))
                 // A handle that could not be removed is dropped: curl_easy_cleanup detaches it.
                 if removed == CURLM_OK { recycle(transfer.handle) }
                 transfer.completion(outcome)

@@ -345,7 +345,7 @@ final class OperatorService: HTTPHandler, Sendable {
         }
         if kind == "split_shard" {
             return (decision("logged: not automated", node: targetNode,
-                             "split shard \(target["shard"].map(\.text) ?? "?") by hand: machdb ctl split; \(reason)"), .none)
+                             "split shard \(target["shard"].map(\.text) ?? "?") (splitting is not automated yet); \(reason)"), .none)
         }
         guard settings.provision == .local else {
             return (decision("logged", node: targetNode, "--provision log: \(reason)"), .none)

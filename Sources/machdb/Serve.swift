@@ -51,7 +51,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Read Replicas per shard, at most (then sharding is recommended); at most max-voters - 1.") var maxReplicas = 4
     @Option(help: "Requests relayed to one node at once, at most; more wait in the queue.") var upstreamLimit = 64
     @Option(help: "Relayed requests waiting for an upstream slot, at most (by priority: writes, reads, queries); beyond: 503.") var waitQueue = 2_048
-    @Option(help: "Milliseconds a relayed request may take from arrival before 504 deadline-exceeded.") var requestDeadline = 30_000
+    @Option(help: "Milliseconds from arrival a relayed request may wait for an upstream slot (then 504 deadline-exceeded); the relay gets what is left.") var requestDeadline = 30_000
     @Option(help: "Milliseconds a write waits for a leader (election, transfer) before 503 no-leader.") var leaderlessWait = 5_000
     @Option(help: "Writes waiting for a leader at once, at most.") var leaderlessBuffer = 1_024
     @Option(help: "JSON file with scaling policy fields (see GET /admin/v1/scaling/policy); PUT on that route overrides it.") var scalingPolicy: String?

@@ -39,6 +39,13 @@ SERVED_ROUTES = {
     ("HEAD", "/admin/v1/backup"),
     ("POST", "/admin/v1/shards/{shard}/transfer-leader"),
     ("POST", "/admin/v1/nodes/{node}/leave"),
+    ("GET", "/admin/v1/scaling"),
+    ("HEAD", "/admin/v1/scaling"),
+    ("GET", "/admin/v1/scaling/policy"),
+    ("HEAD", "/admin/v1/scaling/policy"),
+    ("PUT", "/admin/v1/scaling/policy"),
+    ("GET", "/admin/v1/scaling/recommendations"),
+    ("HEAD", "/admin/v1/scaling/recommendations"),
     # Node-to-node routes (cluster token). The snapshot route is GET only: no HEAD
     # (Route.allowedMethods).
     ("POST", "/internal/v1/raft/{shard}/messages"),

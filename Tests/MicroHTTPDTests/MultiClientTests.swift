@@ -224,6 +224,7 @@ final class MultiClientTests: XCTestCase {
         })
         XCTAssertEqual(group.wait(timeout: .now() + 10), .success)
         XCTAssertEqual(error.withLock { $0 }?.code, 7, String(describing: error.withLock { $0 }))
+        XCTAssertEqual(error.withLock { $0 }?.neverSent, true, "nothing was sent to a closed port")
     }
 
     func testFullQueueRefusesAndShutdownFailsEverythingOnce() throws {
