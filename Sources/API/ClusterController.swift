@@ -21,6 +21,8 @@ public struct ClusterConfiguration: Sendable {
     public var forwardQueueCapacity: Int = 8_192
     /// Keep-alive connections to one peer, at most (match the gateway's upstream limit).
     public var forwardConnectionsPerPeer: Int = 64
+    /// I/O threads sending relays (default: one per core).
+    public var forwardThreads: Int = ProcessInfo.processInfo.activeProcessorCount
     /// The topology controller and planner policy.
     public var topology = TopologySettings()
 
@@ -62,7 +64,8 @@ public final class ClusterController: Sendable {
         transport = PeerTransport(configuration: transportConfiguration, logger: logger)
         snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
         forwarder = try Forwarder(maxInFlight: configuration.forwardMaxInFlight, capacity: configuration.forwardQueueCapacity,
-                                  connectionsPerPeer: configuration.forwardConnectionsPerPeer)
+                                  connectionsPerPeer: configuration.forwardConnectionsPerPeer,
+                                  threads: configuration.forwardThreads)
         try configuration.topology.validate()
         let settings = configuration.replica
         maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),

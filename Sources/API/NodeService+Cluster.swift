@@ -36,8 +36,8 @@ extension NodeService {
                  retry: (@Sendable () -> Void)? = nil, onFailure: (@Sendable (String) -> Void)? = nil,
                  minIndex: UInt64? = nil) {
         let path = request.path
-        let target = leaderURL + path + Self.queryString(request.query)
         if request.header("x-machdb-redirect")?.lowercased() == "true" {
+            let target = leaderURL + path + Self.queryString(request.query)
             return responder.respond(Response(status: 307, headers: [("Location", target), ("Content-Length", "0")]))
         }
         if request.header("x-machdb-forwarded") != nil {
@@ -45,40 +45,62 @@ extension NodeService {
             refusal.addHeader(Self.notAppliedHeader, "true")
             return responder.respond(refusal)
         }
+        relay(request, to: leaderURL, minIndex: minIndex) { [self] outcome in
+            switch outcome {
+            case let .answered(result): relayed(result, path: path, responder, retry: retry, onFailure: onFailure)
+            case let .refused(problem): responder.respond(problem.response(instance: path))
+            }
+        }
+    }
+
+    /// What became of a relay: the target's answer (or transport error), or a refusal by the
+    /// gateway (queue full, deadline, shutting down) before anything was sent.
+    enum RelayOutcome: Sendable {
+        case answered(Result<ClientResponse, CurlError>)
+        case refused(Problem)
+    }
+
+    /// Sends `request` to the node at `base` through the gateway (a slot per target, the
+    /// priority queue, the request's deadline) and hands the outcome to `completion` (on the
+    /// relay I/O thread or the gateway's timer thread; keep it short).
+    func relay(_ request: Request, to base: String, minIndex: UInt64? = nil,
+               extraHeaders: [(name: String, value: String)] = [],
+               completion: @escaping @Sendable (RelayOutcome) -> Void) {
         var headers: [(name: String, value: String)] = [("X-Machdb-Forwarded", configuration.nodeID)]
         for name in ["content-type", "if-match", "if-none-match", "authorization", "x-machdb-min-index"] {
             if let value = request.header(name) { headers.append((name, value)) }
         }
         if let minIndex { headers.append(("X-Machdb-Min-Index", String(minIndex))) }
+        headers.append(contentsOf: extraHeaders)
+        let target = base + request.path + Self.queryString(request.query)
         let deadline = request.receivedAt + UInt64(configuration.requestDeadlineMilliseconds) * 1_000_000
         let gateway = self.gateway
         let outgoingHeaders = headers
-        gateway.acquire(target: leaderURL, priority: Self.priority(of: request), deadline: deadline, start: { [self] in
+        gateway.acquire(target: base, priority: Self.priority(of: request), deadline: deadline, start: { [self] in
             let remaining = Int((deadline &- monotonicNanoseconds()) / 1_000_000)
             guard deadline > monotonicNanoseconds() + 1_000_000 else {
-                gateway.release(target: leaderURL)
-                return responder.respond(Problem(.deadlineExceeded, "the request waited past its deadline").response(instance: path))
+                gateway.release(target: base)
+                return completion(.refused(Problem(.deadlineExceeded, "the request waited past its deadline")))
             }
             let outgoing = ClientRequest(method: request.method, url: target, headers: outgoingHeaders, body: request.body,
                                          timeoutMilliseconds: min(15_000, remaining))
             let queued = cluster.forwarder.send(outgoing) { result in
-                gateway.release(target: leaderURL)
-                self.relayed(result, path: path, responder, retry: retry, onFailure: onFailure)
+                gateway.release(target: base)
+                completion(.answered(result))
             }
             if !queued {
-                gateway.release(target: leaderURL)
-                responder.respond(Problem(.overloaded, "too many requests being relayed").response(instance: path))
+                gateway.release(target: base)
+                completion(.refused(Problem(.overloaded, "too many requests being relayed", headers: [("Retry-After", "1")])))
             }
         }, refuse: { refusal in
             switch refusal {
             case let .overloaded(seconds):
-                responder.respond(Problem(.overloaded, "too many requests waiting for \(leaderURL)",
-                                          headers: [("Retry-After", String(seconds))]).response(instance: path))
+                completion(.refused(Problem(.overloaded, "too many requests waiting for \(base)",
+                                            headers: [("Retry-After", String(seconds))])))
             case .deadlineExceeded:
-                responder.respond(Problem(.deadlineExceeded, "the request waited past its deadline for \(leaderURL)")
-                    .response(instance: path))
+                completion(.refused(Problem(.deadlineExceeded, "the request waited past its deadline for \(base)")))
             case .closed:
-                responder.respond(Problem(.notReady, "node is shutting down").response(instance: path))
+                completion(.refused(Problem(.notReady, "node is shutting down")))
             }
         })
     }
@@ -94,10 +116,7 @@ extension NodeService {
             if let index = answer.header("x-machdb-index").flatMap({ UInt64($0) }) {
                 _ = observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
             }
-            let keep: Set<String> = ["content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by",
-                                     "x-machdb-rev", "x-machdb-bucket", "last-modified",
-                                     "retry-after", "www-authenticate", "allow", Self.notAppliedHeader.lowercased()]
-            responder.respond(Response(status: answer.status, headers: answer.headers.filter { keep.contains($0.name) },
+            responder.respond(Response(status: answer.status, headers: answer.headers.filter { Self.relayedHeaders.contains($0.name) },
                                        body: .bytes(answer.body)))
         case let .failure(error):
             if error.neverSent, let retry {
@@ -110,6 +129,12 @@ extension NodeService {
                 .response(instance: path))
         }
     }
+
+    /// Response headers a relay passes back (libcurl gives their names in lowercase).
+    static let relayedHeaders: Set<String> = [
+        "content-type", "etag", "location", "x-machdb-index", "x-machdb-served-by", "x-machdb-rev", "x-machdb-bucket",
+        "last-modified", "retry-after", "www-authenticate", "allow", "x-machdb-not-applied",
+    ]
 
     /// The admission class of a relayed request.
     static func priority(of request: Request) -> Gateway.Priority {

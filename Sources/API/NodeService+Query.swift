@@ -1,6 +1,8 @@
+import Curl
 import JSON
 import MicroHTTPD
 import Storage
+import Synchronization
 
 extension NodeService {
     /// `POST /v1/collections/{c}/query`: validated on the I/O thread, run on a worker.
@@ -16,9 +18,17 @@ extension NodeService {
             }
         }
         let path = request.path
+        guard request.queryValue("partial").map({ ["allow", "deny"].contains($0) }) ?? true else {
+            throw Problem(.invalidParameter, "partial must be allow or deny")
+        }
+        if let shards = queryTargets(request) {
+            return scatter(request, query: parsed, to: shards, responder)
+        }
+        // Asked by a Load Manager that merges pages from several shards: with positions.
+        let positions = request.header(Self.positionsHeader) == "true"
         let run: @Sendable () -> Void = {
             do throws(StorageError) {
-                let page = try self.store.query(collection: collection, parsed)
+                let page = try self.store.query(collection: collection, parsed, positions: positions)
                 responder.respond(Response(status: 200, contentType: "application/json", body: Self.render(page)))
             } catch {
                 responder.respond(self.problem(for: error).response(instance: path))
@@ -55,7 +65,13 @@ extension NodeService {
             if n > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"id":"#.utf8)
             JSON.appendString(document.id, into: &out)
-            out.append(contentsOf: #","rev":\#(document.rev),"bucket":\#(document.bucket),"updated_at":\#(document.updatedAt),"doc":"#.utf8)
+            out.append(contentsOf: #","rev":\#(document.rev),"bucket":\#(document.bucket),"updated_at":\#(document.updatedAt),"#.utf8)
+            if let positions = page.positions {
+                out.append(contentsOf: #""pos":"#.utf8)
+                JSON.appendString(positions[n], into: &out)
+                out.append(UInt8(ascii: ","))
+            }
+            out.append(contentsOf: #""doc":"#.utf8)
             out.append(contentsOf: document.body)
             out.append(UInt8(ascii: "}"))
         }
@@ -63,5 +79,126 @@ extension NodeService {
         if let next = page.next { JSON.appendString(next, into: &out) } else { out.append(contentsOf: "null".utf8) }
         out.append(UInt8(ascii: "}"))
         return out
+    }
+
+    /// Internal request header: answer a query with each document's position (`pos`).
+    static let positionsHeader = "x-machdb-positions"
+
+    /// The nodes a relayed query goes to, one per shard (a Read Replica of each: the
+    /// least busy), or nil to run it here (a single node, a Read Replica, a request another
+    /// node routed). One shard today; the same path merges several.
+    func queryTargets(_ request: Request) -> [(shard: Int, url: String)]? {
+        guard let single = readProxyTarget(request) else { return nil }
+        let map = cluster.maps.map
+        guard map.shards.count > 1 else { return [(map.shards.first?.id ?? 1, single)] }
+        var targets: [(shard: Int, url: String)] = []
+        for shard in map.shards {
+            let members = Set(shard.voters + shard.learners)
+            let replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
+                .map(\.url)
+            let writer = shard.writer.flatMap { map.node($0) }?.url
+            if let target = gateway.leastOutstanding(replicas) ?? writer { targets.append((shard.id, target)) }
+        }
+        return targets.isEmpty ? [(1, single)] : targets
+    }
+
+    /// Scatter-gather: the query goes to every shard at once (with positions), the pages are
+    /// merged in sort order and cut at the limit, with one `next` for all shards. A shard that
+    /// does not answer fails the query (503 `replica-unavailable`, naming it) unless the client
+    /// sent `partial=allow`: then the answer holds what the others returned, with
+    /// `"partial": true` and the missing shards.
+    func scatter(_ request: Request, query: DocumentQuery, to targets: [(shard: Int, url: String)],
+                 _ responder: MeteredResponder) {
+        let path = request.path
+        let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
+            ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
+        let gather = Gather(count: targets.count)
+        for (slot, target) in targets.enumerated() {
+            relay(request, to: target.url, minIndex: minIndex, extraHeaders: [("X-Machdb-Positions", "true")]) { [self] outcome in
+                let answer: Gather.Answer
+                switch outcome {
+                case let .answered(.success(response)) where response.status == 200:
+                    answer = .page(response.body)
+                case let .answered(.success(response)):
+                    answer = .error(response)  // the shard's own 4xx/5xx: passed on as is
+                case let .answered(.failure(error)):
+                    answer = .missing(target.shard, error.message)
+                case let .refused(problem):
+                    answer = .refused(problem)
+                }
+                guard let all = gather.add(answer, at: slot) else { return }
+                responder.respond(merge(all, shards: targets.map(\.shard), query: query, request: request, path: path))
+            }
+        }
+    }
+
+    private func merge(_ answers: [Gather.Answer], shards: [Int], query: DocumentQuery, request: Request,
+                       path: String) -> Response {
+        var pages: [QueryMerge.ShardPage<JSON>] = []
+        var missing: [(shard: Int, reason: String)] = []
+        for (slot, answer) in answers.enumerated() {
+            switch answer {
+            case let .page(body):
+                guard let page = try? JSON.parse(body, maxDepth: configuration.maxJSONDepth + 4) else {
+                    missing.append((shards[slot], "unreadable answer"))
+                    continue
+                }
+                let documents = (page["docs"]?.elements ?? []).map { doc in
+                    (document: doc.setting("pos", to: nil), position: doc["pos"]?.stringValue ?? "")
+                }
+                pages.append(QueryMerge.ShardPage(documents: documents, hasMore: !(page["next"]?.isNull ?? true)))
+            case let .error(response):
+                // A client error (bad cursor, ...) is the same on every shard: pass it on.
+                return Response(status: response.status, headers: response.headers.filter {
+                    ["content-type", "retry-after", "x-machdb-served-by"].contains($0.name)
+                }, body: .bytes(response.body))
+            case let .missing(shard, reason):
+                missing.append((shard, reason))
+            case let .refused(problem):
+                return problem.response(instance: path)
+            }
+        }
+        if !missing.isEmpty && request.queryValue("partial") != "allow" {
+            let names = missing.map { "shard \($0.shard) (\($0.reason))" }.joined(separator: ", ")
+            return Problem(.replicaUnavailable, "no answer from \(names); retry, or send partial=allow").response(instance: path)
+        }
+        let merged: (documents: [JSON], next: String?)
+        do {
+            merged = try QueryMerge.merge(pages, query: query)
+        } catch {
+            return Problem(.internalError, "shard pages do not merge: \(error)").response(instance: path)
+        }
+        var fields: [(String, JSON)] = [
+            ("docs", .array(merged.documents)), ("count", .int(merged.documents.count)),
+            ("next", merged.next.map { .string($0) } ?? .null),
+        ]
+        if !missing.isEmpty {
+            fields.append(("partial", true))
+            fields.append(("missing_shards", .array(missing.map { .int($0.shard) })))
+        }
+        return ResponseBody.json(.object(fields))
+    }
+}
+
+/// Collects one answer per shard; the last one to arrive gets them all.
+final class Gather: Sendable {
+    enum Answer: Sendable {
+        case page([UInt8])
+        case error(ClientResponse)
+        case missing(Int, String)
+        case refused(Problem)
+    }
+
+    private let answers: Mutex<[Answer?]>
+
+    init(count: Int) { answers = Mutex(Array(repeating: nil, count: count)) }
+
+    /// Stores `answer`; returns every answer once the last one is in.
+    func add(_ answer: Answer, at slot: Int) -> [Answer]? {
+        answers.withLock { all in
+            all[slot] = answer
+            let done = all.compactMap { $0 }
+            return done.count == all.count ? done : nil
+        }
     }
 }

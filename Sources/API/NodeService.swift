@@ -123,8 +123,7 @@ public final class NodeService: HTTPHandler {
             case "PATCH": try patch(request, collection: collection, id: id, responder)
             default: try delete(request, collection: collection, id: id, responder)
             }
-        case let .query(collection):
-            try routedRead(request, responder) { [self] () throws(Problem) in try query(request, collection: collection, responder) }
+        case let .query(collection): try query(request, collection: collection, responder)
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)
@@ -190,7 +189,7 @@ final class MeteredResponder: Responder, @unchecked Sendable {
 
     func respond(_ response: Response) {
         var response = response
-        if !response.headers.contains(where: { $0.name.lowercased() == "x-machdb-served-by" }) {
+        if !response.headers.contains(where: { $0.name.utf8.count == 18 && $0.name.lowercased() == "x-machdb-served-by" }) {
             response.addHeader("X-Machdb-Served-By", service.configuration.nodeID)  // a forwarded answer names its server
         }
         let seconds = Double(monotonicNanoseconds() &- start) / 1e9

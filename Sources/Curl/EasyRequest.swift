@@ -98,22 +98,29 @@ final class ResponseSink {
         return count
     }
 
+    /// One header line, parsed on its bytes (no String scanning: this runs once per header of
+    /// every relayed response). Names are lowercased ASCII; values trimmed of spaces, tabs and
+    /// the line end.
     func header(_ data: UnsafeMutablePointer<CChar>?, _ count: Int) {
         guard let data, count > 0 else { return }
-        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: count), as: UTF8.self)
-        if line.hasPrefix("HTTP/") { headers.removeAll(); return }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: " \t\r\n")
+        let bytes = UnsafeRawBufferPointer(start: data, count: count)
+        if count >= 5 && bytes[0] == 0x48 && bytes[1] == 0x54 && bytes[2] == 0x54 && bytes[3] == 0x50 && bytes[4] == 0x2F {
+            headers.removeAll()  // "HTTP/": a new status line (after a 1xx)
+            return
+        }
+        guard let colon = bytes.firstIndex(of: 0x3A) else { return }
+        let name = String(unsafeUninitializedCapacity: colon) { buffer in
+            for i in 0..<colon {
+                let byte = bytes[i]
+                buffer[i] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            }
+            return colon
+        }
+        var start = colon + 1, end = count
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        while start < end && isSpace(bytes[start]) { start += 1 }
+        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
         headers.append((name, value))
-    }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var slice = self[...]
-        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
-        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
-        return String(slice)
     }
 }

@@ -116,9 +116,14 @@ public struct QueryPage: Sendable {
     public let documents: [StoredDocument]
     /// The cursor for the next page (`after`), or nil when this page is the last.
     public let next: String?
+    /// When asked for: each document's position, a cursor naming exactly it (`after` it
+    /// continues right behind it). Positions do not depend on the shard that holds the
+    /// document, so pages of one query from several shards can be merged (``QueryMerge``).
+    public let positions: [String]?
 
-    public init(documents: [StoredDocument], next: String?) {
+    public init(documents: [StoredDocument], next: String?, positions: [String]? = nil) {
         self.documents = documents
         self.next = next
+        self.positions = positions
     }
 }

@@ -40,17 +40,19 @@ extension Store {
 
     /// One page of the live JSON documents of `collection` that match `query`, in its sort
     /// order. Throws ``StorageError/queryTimeout`` past `queryTimeoutMilliseconds`.
-    public func query(collection: String, _ query: DocumentQuery) throws(StorageError) -> QueryPage {
+    /// With `positions`, the page also carries each document's position (for merging pages
+    /// from several shards).
+    public func query(collection: String, _ query: DocumentQuery, positions: Bool = false) throws(StorageError) -> QueryPage {
         let compiled = query.compile(collection: collection)
         let timeout = configuration.queryTimeoutMilliseconds
         return try readers.withReader { reader throws(StorageError) in
             try reader.withDeadline(milliseconds: timeout) { () throws(StorageError) in
-                try sqlite { () throws(SQLite.Error) in try run(compiled, query, collection, on: reader.connection) }
+                try sqlite { () throws(SQLite.Error) in try run(compiled, query, collection, positions: positions, on: reader.connection) }
             }
         }
     }
 
-    private func run(_ compiled: CompiledQuery, _ query: DocumentQuery, _ collection: String,
+    private func run(_ compiled: CompiledQuery, _ query: DocumentQuery, _ collection: String, positions wanted: Bool,
                      on connection: Connection) throws(SQLite.Error) -> QueryPage
     {
         let statement = try connection.cached(compiled.sql)
@@ -60,6 +62,7 @@ extension Store {
         documents.reserveCapacity(min(query.limit, 128))
         var more = false
         var lastKeys: [QueryCursor.Key] = []
+        var positions: [String] = []
         while try statement.step() {
             guard documents.count < query.limit else {
                 more = true
@@ -78,9 +81,16 @@ extension Store {
             if documents.count == query.limit {
                 lastKeys = compiled.sortValues(of: statement)
             }
+            if wanted {
+                positions.append(QueryCursor(keys: compiled.sortValues(of: statement), id: documents[documents.count - 1].id)
+                    .encoded(fingerprint: query.fingerprint))
+            }
         }
-        guard more, let last = documents.last else { return QueryPage(documents: documents, next: nil) }
+        guard more, let last = documents.last else {
+            return QueryPage(documents: documents, next: nil, positions: wanted ? positions : nil)
+        }
         let cursor = QueryCursor(keys: lastKeys, id: last.id)
-        return QueryPage(documents: documents, next: cursor.encoded(fingerprint: query.fingerprint))
+        return QueryPage(documents: documents, next: cursor.encoded(fingerprint: query.fingerprint),
+                         positions: wanted ? positions : nil)
     }
 }
