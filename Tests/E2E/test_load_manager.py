@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from helpers import (WriteLoad, cluster_view, doc_path, problem_slug, verify_acked, wait_until)
+from helpers import (WriteLoad, cluster_view, doc_path, jdumps, problem_slug, verify_acked, wait_until)
 
 FAST = ["--failure-timeout", "1500", "--remove-after", "60000"]
 
@@ -116,3 +116,43 @@ def test_leader_killed_under_write_load_through_the_load_manager(cluster_factory
     for n in c.running():
         missing = verify_acked(n, acked, "lk", top)
         assert not missing, f"{n.node_id} lost acknowledged writes: {missing[:5]}"
+
+
+def test_scatter_gather_query_pages_and_a_missing_shard(cluster_factory):
+    # A long failure timeout: the map keeps naming the dead replica while we query.
+    c = cluster_factory(common_args=["--failure-timeout", "20000", "--remove-after", "60000"])
+    c.start(3)
+    lm, v = entry_point(c)
+    for k in range(25):
+        assert lm.put_json(doc_path("sg", f"d{k:02d}"), {"k": k, "odd": k % 2}).status == 201
+    # Pages through the Load Manager (merged from every shard) equal the replica's own.
+    def pages(node, headers):
+        out, after = [], None
+        while True:
+            q = {"sort": ["-odd", "k"], "limit": 4}
+            if after:
+                q["after"] = after
+            r = node.request("POST", "/v1/collections/sg/query", jdumps(q),
+                             {"Content-Type": "application/json", **headers})
+            assert r.status == 200, r.describe()
+            body = r.json()
+            assert "pos" not in str(body["docs"][:1]) or all("pos" not in d for d in body["docs"]), body
+            out += [d["id"] for d in body["docs"]]
+            after = body["next"]
+            if not after:
+                return out
+    replica = [e["id"] for e in v["nodes"] if e["roles"] == ["replica"]][0]
+    merged = pages(lm, {})
+    local = pages(c.node(replica), {"X-Machdb-Forwarded": "e2e-local-read"})
+    assert merged == local and len(merged) == 25, (merged, local)
+    assert lm.request("POST", "/v1/collections/sg/query?partial=maybe", b"{}",
+                      {"Content-Type": "application/json"}).status == 400
+    # The only Read Replica dies: its shard does not answer.
+    c.node(replica).kill9()
+    r = lm.request("POST", "/v1/collections/sg/query", b'{"limit": 5}', {"Content-Type": "application/json"})
+    assert r.status == 503 and problem_slug(r) == "replica-unavailable", r.describe()
+    r = lm.request("POST", "/v1/collections/sg/query?partial=allow", b'{"limit": 5}',
+                   {"Content-Type": "application/json"})
+    assert r.status == 200, r.describe()
+    body = r.json()
+    assert body["partial"] is True and body["missing_shards"] == [1] and body["docs"] == [], body
