@@ -41,6 +41,17 @@ def test_idle_connections_and_slow_requests_against_a_small_upstream_limit(clust
         for _ in range(2000):
             s = socket.create_connection((host, port), timeout=5)
             idle.append(s)
+        # Slow clients (slowloris): requests that never finish arriving hold no upstream slot.
+        for k in range(50):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(f"GET /v1/collections/bp/docs/x HTTP/1.1\r\nHost: lm\r\nX-Slow-{k}: ".encode())
+            idle.append(s)
+        t0 = time.monotonic()
+        g = lm.get(doc_path("bp", "x"))
+        assert g.status == 200 and time.monotonic() - t0 < 1.0, g.describe()
+        metrics = lm.get("/metrics").body.decode()
+        assert not [ln for ln in metrics.splitlines() if ln.startswith("machdb_gateway_outstanding{") and not ln.endswith(" 0")], \
+            "slow clients hold upstream slots"
         # 200 slow reads: the replica waits --read-wait for an index that never comes.
         results: list[tuple[int, dict, float]] = []
         lock = threading.Lock()
