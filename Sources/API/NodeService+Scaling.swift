@@ -7,7 +7,7 @@ import Scaling
 extension NodeService {
     /// Creates the scaling evaluator with its outbox (`<data dir>/hook-outbox.sqlite`) and, with
     /// a hook URL, the sender that delivers to it; starts both.
-    public func startScaling(hook: HookSettings?, policy: ScalingPolicy, dataDirectory: String) throws {
+    public func startScaling(hook: HookSettings?, policy: ScalingPolicy, dataDirectory: String, joining: Bool = false) throws {
         let outbox = try Outbox(path: dataDirectory + "/hook-outbox.sqlite", logger: logger)
         var sender: HookSender?
         if let hook {
@@ -16,7 +16,8 @@ extension NodeService {
         }
         let settings = ScalingController.Settings(
             nodeID: configuration.nodeID, url: configuration.advertiseURL, level: configuration.level,
-            policyPath: dataDirectory + "/scaling-policy.json", mapCursorPath: dataDirectory + "/hook-map-cursor")
+            policyPath: dataDirectory + "/scaling-policy.json", mapCursorPath: dataDirectory + "/hook-map-cursor",
+            joining: joining)
         let controller = ScalingController(settings: settings, policy: policy, measurement: measurement, cluster: cluster,
                                            outbox: outbox, sender: sender, logger: logger)
         attach(scaling: controller)

@@ -24,6 +24,8 @@ final class ScalingController: Sendable {
         var policyPath: String
         /// Where the highest map recommendation already handed on is kept.
         var mapCursorPath: String
+        /// Started with `--join`: not an entry point of its own while it is still alone.
+        var joining: Bool
     }
 
     let settings: Settings
@@ -36,6 +38,8 @@ final class ScalingController: Sendable {
     private let evaluation = Mutex<Evaluation?>(nil)
     private let engineState = Mutex(ScalingState())
     private let mapCursor: Mutex<UInt64>
+    /// Whether this node evaluated at the last tick (nil before the first).
+    private let wasEvaluator = Mutex<Bool?>(nil)
     private let stopped = Atomic<Bool>(false)
     private let wake = ConditionLock()
 
@@ -84,16 +88,27 @@ final class ScalingController: Sendable {
 
     /// True when this node evaluates the policy: it is the map's primary Load Manager.
     var isEvaluator: Bool {
-        guard cluster.replica != nil else { return true }
+        guard cluster.replica != nil else { return !settings.joining }
         return cluster.maps.map.primaryLoadManager?.id == settings.nodeID
     }
 
     // MARK: One tick
 
     private func tick() {
-        guard isEvaluator else {
+        let evaluating = isEvaluator
+        let previous = wasEvaluator.withLock { value in defer { value = evaluating }; return value }
+        guard evaluating else {
             evaluation.withLock { $0 = nil }  // another node evaluates: nothing current to show here
             return
+        }
+        if previous == false || (previous == nil && cluster.replica != nil) || (previous == nil && settings.joining) {
+            // This node just became the entry point (or starts as one inside a group) — usually
+            // because a node was added or lost.
+            // Start in cooldown (no scale-up or scale-down at once): the cluster needs time to
+            // absorb the change, and the previous evaluator's cooldown must not be lost with it.
+            let now = measurement.now
+            engineState.withLock { $0 = ScalingState(lastRecommendation: now, lastScaleUp: now) }
+            logger.info("now evaluating the scaling policy (entry point); starting in cooldown")
         }
         let facts = clusterFacts()
         let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: measurement.now, facts: facts,

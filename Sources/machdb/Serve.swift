@@ -160,7 +160,7 @@ struct Serve: ParsableCommand {
         }
         let service = try NodeService(configuration: nodeConfiguration, store: store, cluster: cluster, logger: apiLogger)
         try service.startScaling(hook: hookURL.map { HookSettings(url: $0, secret: hookSecret ?? "") }, policy: policy,
-                                 dataDirectory: dataDirectory)
+                                 dataDirectory: dataDirectory, joining: join != nil)
 
         var serverConfiguration = ServerConfiguration()
         serverConfiguration.host = host
