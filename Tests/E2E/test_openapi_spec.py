@@ -209,3 +209,26 @@ def test_query_and_bulk_schemas(spec):
     assert not bulk.is_valid({"ops": [{"op": "delete", "collection": "carts", "id": "c1"}] * 1001})
     assert not bulk.is_valid({"ops": [{"op": "upsert", "collection": "carts", "id": "c1"}]})
     assert not bulk.is_valid({"ops": [{"op": "put", "collection": "carts", "id": "c1"}]})
+
+
+# Sample values for path parameters: valid names, so the route matches and only the method
+# decides the answer.
+SAMPLE_PARAMS = {"collection": "carts", "id": "c1", "shard": "1", "token": "snap-1-1", "node": "n1"}
+
+
+def test_every_spec_path_allows_exactly_the_spec_methods_on_a_live_node(spec, node):
+    """Ties the spec to the server's own routing table: for every path in the spec, a method
+    the server does not serve gets 405 with `Allow` listing what it serves (Route.allowedMethods);
+    that list must equal the spec's operations for the path. And a path the spec lacks is 404."""
+    for path, item in spec["paths"].items():
+        concrete = path
+        for name, value in SAMPLE_PARAMS.items():
+            concrete = concrete.replace("{" + name + "}", value)
+        assert "{" not in concrete, f"no sample value for a parameter of {path}"
+        r = node.request("TRACE", concrete)
+        assert r.status == 405, f"TRACE {concrete}: {r.describe()}"
+        served = {m.strip().upper() for m in r.headers.get("allow", "").split(",") if m.strip()}
+        in_spec = {m.upper() for m in item if m in HTTP_METHODS}
+        assert served == in_spec, f"{path}: the server allows {sorted(served)}, the spec documents {sorted(in_spec)}"
+    for unknown in ["/v1/nope", "/admin/v1/nope", "/internal/v1/nope"]:
+        assert node.request("GET", unknown).status == 404
