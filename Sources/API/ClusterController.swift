@@ -148,7 +148,7 @@ public final class ClusterController: Sendable {
                     return
                 }
                 lastError = "HTTP \(response.status): \(response.text.prefix(300))"
-                if response.status == 401 || response.status == 400 { break }
+                if [400, 401, 409].contains(response.status) { break }  // retrying cannot help
             } catch {
                 lastError = "\(error)"
             }

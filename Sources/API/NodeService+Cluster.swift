@@ -210,6 +210,15 @@ extension NodeService {
         guard (1...5).contains(level) else { throw Problem(.invalidRequest, "level must be 1...5") }
         guard id != configuration.nodeID else { throw Problem(.invalidRequest, "a node cannot join itself") }
         let member = Member(id: id, raftID: RaftID.of(id), url: url, level: level, joinedAtIndex: 0)
+        // Another process claiming the id of a live member at another URL would take over its
+        // directory entry (its Raft id follows from the name): refuse it. A member that moved
+        // (restarted elsewhere) is not heard from at its old URL any more, and may rejoin.
+        if let replica = cluster.replica, replica.status.isLeader,
+           let existing = replica.status.members.first(where: { $0.id == id && $0.url != url }),
+           let silence = existing.sinceContactMilliseconds,
+           silence < UInt64(cluster.configuration.topology.failureTimeoutMilliseconds) {
+            throw Problem(.nodeIDInUse, "node id \(id) belongs to a live member at \(existing.url); pick another --node-id")
+        }
         let path = request.path
         try offload {
             let replica: Replica

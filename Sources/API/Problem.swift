@@ -31,6 +31,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case transferFailed = "transfer-failed"
     case replicaUnavailable = "replica-unavailable"
     case deadlineExceeded = "deadline-exceeded"
+    case nodeIDInUse = "node-id-in-use"
     case invalidRequest = "invalid-request"
     case storageError = "storage-error"
     case internalError = "internal"
@@ -42,7 +43,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .unauthorized: 401
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .notJSON, .notInCluster, .transferFailed: 409
+        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse: 409
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
@@ -80,6 +81,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .writeTimeout: "Write not applied in time"
         case .notInCluster: "Node is not in a cluster"
         case .transferFailed: "Leadership transfer failed"
+        case .nodeIDInUse: "Node id in use"
         case .deadlineExceeded: "Request deadline exceeded"
         case .replicaUnavailable: "No replica answered"
         case .invalidRequest: "Invalid request"

@@ -109,3 +109,18 @@ def test_higher_level_voter_takes_the_lead(cluster_factory):
     assert v.entry("n3").get("level") == 5 and v.entry("n1").get("level") == 1, v
     w = n1.put_json(doc_path("lvl", "a"), {"a": 1})
     check_write(w, "n3", statuses=(201,))
+
+
+def test_a_second_process_cannot_take_a_live_members_id(cluster_factory):
+    c = cluster_factory()
+    n1 = c.add("n1", join=False)
+    n2 = c.add("n2", join=n1)
+    c.wait_in_map("n2")
+    impostor = c.add("n2", join=n1, start=False)   # same id, another port and data dir
+    impostor.launch()
+    code = impostor.wait_exit(timeout=30)
+    assert code != 0, "a second n2 must not be admitted"
+    assert "node-id-in-use" in impostor.log_text() or "live member" in impostor.log_text(), impostor.log_tail()
+    v = cluster_view(n1)
+    assert v.entry("n2")["url"] == n2.url, v
+    check_write(n2.put_json(doc_path("ids", "still-n2"), {"ok": True}), "n1", statuses=(201,))
