@@ -5,7 +5,9 @@
 #
 # For every (nodes, system, mix, connections): a fresh store (empty data dirs), 10,000 keys
 # preloaded with 1 KB JSON carts, 3 s warm-up, 15 s measured, closed loop, load aimed at the
-# leader. n=1: machdb is a Mach I node (durable: synchronous=FULL group commit), etcd one
+# cluster's entry point (machdb: the primary Load Manager of the cluster map — at n=3 the
+# newest node, which relays writes to the leader and reads to the Read Replica; etcd: its
+# leader). n=1: machdb is a Mach I node (durable: synchronous=FULL group commit), etcd one
 # member. n=3: machdb nodes joined into one Raft group (fsync on every node), etcd 3 members.
 # Environment knobs (defaults in brackets):
 #   NODES ["1"]  SYSTEMS ["machdb etcd"]  MIXES ["write read95"]  CONNS ["1 16 64 256"]
@@ -94,7 +96,13 @@ run() {  # run NODES SYSTEM MIX CONNS REPEAT
     start_nodes "$n"
     local pidargs=()
     for p in "${node_pids[@]}"; do pidargs+=(--server-pid "$p"); done
-    python3 "$SHARED/bench/load.py" --url "http://127.0.0.1:$PORT" \
+    # Clients use the cluster's entry point (the primary Load Manager of the map; n1 alone).
+    local entry
+    entry=$(curl -fsS "http://127.0.0.1:$PORT/admin/v1/cluster" | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+print(next(n["url"] for n in m["nodes"] if n.get("primary_load_manager")))')
+    python3 "$SHARED/bench/load.py" --url "$entry" \
       --write 'PUT /v1/collections/carts/docs/{key_url}' --write-body '{doc}' \
       --read 'GET /v1/collections/carts/docs/{key_url}' --read-body '' \
       "${pidargs[@]}" "${args[@]}" >/dev/null

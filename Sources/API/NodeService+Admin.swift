@@ -17,6 +17,7 @@ extension NodeService {
 
     func readiness() throws(Problem) -> Response {
         guard isAccepting else { throw Problem(.notReady, "node is shutting down") }
+        if isRemoved { throw Problem(.notReady, "this node was removed from its cluster; stop it, or start it afresh with --join") }
         return ResponseBody.json(.object([("status", .string("ready"))]))
     }
 

@@ -80,6 +80,9 @@ public final class NodeService: HTTPHandler {
 
     var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
+    /// The group removed this node (it left): it serves no client request any more.
+    var isRemoved: Bool { cluster.topology?.removed.load(ordering: .relaxed) ?? false }
+
     // MARK: HTTPHandler
 
     public func handle(_ request: Request, responder: Responder) {
@@ -93,6 +96,9 @@ public final class NodeService: HTTPHandler {
             guard route.allowedMethods.contains(request.method) else {
                 throw Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)",
                               headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
+            }
+            if isRemoved, ![.healthz, .readyz, .metrics].contains(route), !Self.isAdmin(route) {
+                throw Problem(.notReady, "this node was removed from its cluster; send requests to a member")
             }
             try dispatch(route, request, metered)
         } catch {
@@ -160,6 +166,8 @@ public final class NodeService: HTTPHandler {
             try clusterJoin(request, responder)
         }
     }
+
+    static func isAdmin(_ route: Route) -> Bool { route.routeClass(method: "GET") == .admin }
 
     /// Runs `job` on the worker pool; 503 when its queue is full.
     func offload(_ job: @escaping @Sendable () -> Void) throws(Problem) {

@@ -1,5 +1,7 @@
+import Curl
 import Foundation
 import JSON
+import PeerTransport
 import Logging
 import RaftCore
 import Replica
@@ -28,6 +30,9 @@ final class TopologyController: Sendable {
     private let stopped = Atomic<Bool>(false)
     private let wake = ConditionLock()
     private let finished = Atomic<Bool>(false)
+    /// Set once this node learns that the group removed it (see `checkMembership`).
+    let removed = Atomic<Bool>(false)
+    private let lastMembershipCheck = Atomic<UInt64>(0)
 
     init(settings: TopologySettings, store: Store, cluster: ClusterController, logger: Logger) {
         self.settings = settings
@@ -68,7 +73,8 @@ final class TopologyController: Sendable {
     private func round() {
         guard let replica = cluster.replica else { return }
         let status = replica.status
-        guard status.isLeader, status.committedInTerm, status.applied >= status.commit else { return }
+        if !status.isLeader { return checkMembership(status) }
+        guard status.committedInTerm, status.applied >= status.commit else { return }
         let storedVersion = store.clusterMap?.version ?? 0
         var stored = currentMap()
         // Leave requests enter the plan as leaving nodes (and so the map: a new leader keeps them).
@@ -92,6 +98,39 @@ final class TopologyController: Sendable {
         }
         for action in plan.actions {
             if execute(action, via: replica, status: status) { break }
+        }
+    }
+
+    /// A follower that the group removed (it left, or was removed as dead) stops receiving the
+    /// log, so its own map still lists it. Every 2 s it asks the node it last knew as leader
+    /// (else any member of its map) for a newer map; one that no longer lists it, while its own
+    /// did, means it is out: it says so in its log and `/readyz`, and stops serving.
+    private func checkMembership(_ status: ReplicaStatus) {
+        guard !removed.load(ordering: .relaxed) else { return }
+        let now = monotonicNanoseconds()
+        guard now - lastMembershipCheck.load(ordering: .relaxed) > 2_000_000_000 else { return }
+        lastMembershipCheck.store(now, ordering: .relaxed)
+        guard store.clusterMap != nil else { return }
+        let mine = cluster.maps.map
+        let me = cluster.configuration.replica.nodeID
+        guard mine.node(me) != nil else { return }  // not in the map yet (joining): nothing to lose
+        let peers = ([status.leaderURL].compactMap { $0 } + mine.nodes.filter { $0.id != me }.map(\.url))
+        var headers: [(name: String, value: String)] = []
+        if let auth = InternalAuth.headerValue(clusterToken: cluster.configuration.clusterToken) { headers.append(("Authorization", auth)) }
+        guard let client = try? HTTPClient() else { return }
+        for peer in peers.prefix(3) where peer != cluster.configuration.replica.url {
+            let request = ClientRequest(url: peer + "/internal/v1/cluster-map?after=\(mine.version)&wait=0", headers: headers,
+                                        timeoutMilliseconds: 1_000)
+            guard let answer = try? client.perform(request) else { continue }
+            if answer.status == 304 { return }  // no newer map: still in
+            guard answer.status == 200, let fresh = try? ClusterMap(json: JSON.parse(answer.body)),
+                  fresh.version > mine.version else { continue }
+            if fresh.node(me) == nil {
+                removed.store(true, ordering: .relaxed)
+                logger.error("this node was removed from the cluster; it serves nothing now: stop it, or start it afresh with --join",
+                             metadata: ["map_version": "\(fresh.version)"])
+            }
+            return
         }
     }
 

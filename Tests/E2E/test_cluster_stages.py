@@ -204,3 +204,27 @@ def test_bigger_node_becomes_writer(cluster_factory):
     top = max(x[2] for x in acked.values())
     bad = verify_acked(big, acked, "bigger", top)
     assert not bad, bad[:5]
+
+
+def test_a_node_that_left_knows_it(cluster_factory):
+    c = cluster_factory(common_args=FAST)
+    c.start(4)
+    wait_roles(c, expected_roles(["n1", "n2", "n3", "n4"]), 60, "Mach IV")
+    out = c.node("n1").ctl("leave", "--node", "n2", token=c.admin_token)
+    assert out.returncode == 0, out.stderr.decode()
+
+    def gone():
+        v = map_of(c)
+        return v if v is not None and "n2" not in [e["id"] for e in v["nodes"]] and v["stage"] == "Mach III" else None
+    v = wait_until(gone, 30, "n2 to leave the map")
+    assert roles_of(v) == {"n1": ["writer"], "n3": ["replica"], "n4": ["load_manager"]}, v
+    n2 = c.node("n2")
+    # n2 no longer gets the log; it learns from the others that it is out, and stops serving.
+    r = wait_until(lambda: (lambda r: r if r.status == 503 else None)(n2.get("/readyz")), 15,
+                   "n2's /readyz to say it was removed")
+    assert "removed" in r.json()["detail"], r.describe()
+    g = n2.get(doc_path("x", "y"))
+    assert g.status == 503 and "removed" in g.json()["detail"], g.describe()
+    assert n2.get("/healthz").status == 200
+    # The cluster goes on without it.
+    assert put(c.node("n4"), "left", "after", {"ok": True}).status in (200, 201)
