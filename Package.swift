@@ -75,11 +75,11 @@ let package = Package(
             "Storage", "JSON", "SQLite", "Sharding", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RaftCoreTests", dependencies: ["RaftCore"]),
-        .testTarget(name: "TopologyTests", dependencies: ["Topology", "JSON"]),
-        .testTarget(name: "ScalingTests", dependencies: ["Scaling", "JSON"]),
+        .testTarget(name: "TopologyTests", dependencies: ["Topology", "JSON", "RaftCore"]),
+        .testTarget(name: "ScalingTests", dependencies: ["Scaling", "JSON", "RaftCore"]),
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
         .testTarget(name: "LoadManagerTests", dependencies: [
-            "LoadManager", "MicroHTTPD", "Digest", "JSON", "Curl", .product(name: "Logging", package: "swift-log"),
+            "LoadManager", "MicroHTTPD", "Digest", "JSON", "Curl", "Sync", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),

@@ -10,7 +10,9 @@ import Topology
 /// A single node (no Raft log) shows the Mach I map of itself; a group member shows the map
 /// last applied from the log (the founder's Mach I map until the first one is applied).
 final class MapView: Sendable {
-    private let current: Mutex<ClusterMap>
+    /// The map applied from the log; nil until the first one (a single node, a new group, a
+    /// node still joining).
+    private let current: Mutex<ClusterMap?>
     /// Parked long-polls, keyed by the map version they wait to pass.
     let waiters: IndexWaiters
     private let logger: Logger
@@ -19,13 +21,16 @@ final class MapView: Sendable {
     init(standalone: ClusterMap, stored: StoredClusterMap?, logger: Logger) {
         self.standalone = standalone
         self.logger = logger
-        let decoded = stored.flatMap { try? ClusterMap(json: JSON.parse($0.body)) } ?? standalone
+        let decoded = stored.flatMap { try? ClusterMap(json: JSON.parse($0.body)) }
         current = Mutex(decoded)
-        waiters = IndexWaiters(capacity: 1_024, appliedIndex: decoded.version)
+        waiters = IndexWaiters(capacity: 1_024, appliedIndex: decoded?.version ?? standalone.version)
     }
 
-    /// The latest map applied here.
-    var map: ClusterMap { current.withLock { $0 } }
+    /// The latest map applied here, if any.
+    var replicated: ClusterMap? { current.withLock { $0 } }
+
+    /// The latest map applied here, else this node's own Mach I map.
+    var map: ClusterMap { replicated ?? standalone }
 
     /// A newer map was applied (Raft thread): decode it, release the long-polls.
     func applied(_ stored: StoredClusterMap) {

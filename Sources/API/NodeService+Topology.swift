@@ -18,8 +18,7 @@ extension NodeService {
         guard let replica = cluster.replica, request.header("x-machdb-forwarded") == nil else { return nil }
         let me = configuration.nodeID
         let ownURL = cluster.configuration.replica.url
-        if store.clusterMap != nil {
-            let map = cluster.maps.map
+        if let map = cluster.maps.replicated {
             if let node = map.node(me), node.state == .active, node.roles.contains(.replica) { return nil }
             let replicas = map.nodes.filter { $0.state == .active && $0.roles.contains(.replica) && $0.id != me }.map(\.url)
             if !replicas.isEmpty {
@@ -41,7 +40,7 @@ extension NodeService {
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
             ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
-        let hasData = store.clusterMap != nil
+        let hasData = cluster.maps.replicated != nil
         forward(request, to: target, responder, onFailure: { reason in
             // The replica is gone (the map will say so shortly). A member with a copy serves
             // the read itself under the same consistency rules; a node without one cannot.
@@ -81,10 +80,10 @@ extension NodeService {
                 .setting("served_by", to: .string(configuration.nodeID)))
         }
         let status = replica.status
-        var map = cluster.maps.map
-        if store.clusterMap == nil {
+        let replicated = cluster.maps.replicated
+        var map = replicated ?? .empty
+        if replicated == nil {
             // No map applied yet (just formed or just joined): the group as Raft knows it.
-            map = .empty
             map.shards = [ShardEntry(id: 1, firstBucket: 1, lastBucket: 1000, writer: status.leaderID,
                                      voters: status.members.filter(\.isVoter).map(\.id).sorted(),
                                      learners: status.members.filter(\.isLearner).map(\.id).sorted())]
@@ -120,7 +119,7 @@ extension NodeService {
         }
         var view = base.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
             .setting("served_by", to: .string(configuration.nodeID))
-        if store.clusterMap == nil {  // until the first map: the stage Raft's membership implies
+        if replicated == nil {  // until the first map: the stage Raft's membership implies
             view = view.setting("stage", to: .string("Mach " + ClusterMap.roman(status.members.count)))
                 .setting("stage_number", to: .int(status.members.count))
         }
@@ -158,10 +157,10 @@ extension NodeService {
             throw Problem(.invalidParameter, "wait must be 0...60 seconds")
         }
         let maps = cluster.maps
-        let store = self.store
-        let answer: @Sendable () -> Response = { [self] in
-            // A group member with no map applied yet has none to give (version 0).
-            let map = cluster.replica == nil ? maps.standalone : store.clusterMap == nil ? ClusterMap.empty : maps.map
+        /// A single node shows its own map; a group member with no map applied yet has none (version 0).
+        let current: @Sendable () -> ClusterMap = { [self] in cluster.replica == nil ? maps.standalone : maps.replicated ?? .empty }
+        let answer: @Sendable () -> Response = {
+            let map = current()
             guard map.version > after else {
                 return Response(status: 304, headers: [("X-Machdb-Map-Version", String(map.version))])
             }
@@ -169,8 +168,7 @@ extension NodeService {
             response.addHeader("X-Machdb-Map-Version", String(map.version))
             return response
         }
-        let current = cluster.replica == nil ? maps.standalone.version : store.clusterMap == nil ? 0 : maps.map.version
-        if current > after || wait == 0 { return responder.respond(answer()) }
+        if current().version > after || wait == 0 { return responder.respond(answer()) }
         let deadline = monotonicNanoseconds() + UInt64(wait) * 1_000_000_000
         switch maps.waiters.wait(for: after + 1, deadline: deadline, callback: { _ in responder.respond(answer()) }) {
         case .reached: responder.respond(answer())

@@ -38,8 +38,10 @@ final class ScalingController: Sendable {
     private let evaluation = Mutex<Evaluation?>(nil)
     private let engineState = Mutex(ScalingState())
     private let mapCursor: Mutex<UInt64>
-    /// Whether this node evaluated at the last tick (nil before the first).
-    private let wasEvaluator = Mutex<Bool?>(nil)
+    /// Whether this node evaluated at the last tick. It starts true only for a node that is
+    /// the entry point from the start (a single node, not joining): any other that becomes one
+    /// later starts in cooldown.
+    private let wasEvaluator: Mutex<Bool>
     private let stopped = Atomic<Bool>(false)
     private let wake = ConditionLock()
 
@@ -57,6 +59,7 @@ final class ScalingController: Sendable {
         let cursor = (try? String(contentsOfFile: settings.mapCursorPath, encoding: .utf8))
             .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         mapCursor = Mutex(cursor)
+        wasEvaluator = Mutex(cluster.replica == nil && !settings.joining)
     }
 
     func start() {
@@ -101,9 +104,8 @@ final class ScalingController: Sendable {
             evaluation.withLock { $0 = nil }  // another node evaluates: nothing current to show here
             return
         }
-        if previous == false || (previous == nil && cluster.replica != nil) || (previous == nil && settings.joining) {
-            // This node just became the entry point (or starts as one inside a group) — usually
-            // because a node was added or lost.
+        if !previous {
+            // This node just became the entry point — usually because a node was added or lost.
             // Start in cooldown (no scale-up or scale-down at once): the cluster needs time to
             // absorb the change, and the previous evaluator's cooldown must not be lost with it.
             let now = measurement.now

@@ -110,8 +110,7 @@ final class TopologyController: Sendable {
         let now = monotonicNanoseconds()
         guard now - lastMembershipCheck.load(ordering: .relaxed) > 2_000_000_000 else { return }
         lastMembershipCheck.store(now, ordering: .relaxed)
-        guard store.clusterMap != nil else { return }
-        let mine = cluster.maps.map
+        guard let mine = cluster.maps.replicated else { return }
         let me = cluster.configuration.replica.nodeID
         guard mine.node(me) != nil else { return }  // not in the map yet (joining): nothing to lose
         let peers = ([status.leaderURL].compactMap { $0 } + mine.nodes.filter { $0.id != me }.map(\.url))

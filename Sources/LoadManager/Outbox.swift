@@ -1,6 +1,7 @@
 import Digest
 import JSON
 import Logging
+import Scaling
 import SQLite
 import Sync
 import Synchronization
@@ -20,7 +21,7 @@ import Synchronization
 /// single SQLite connection (the traffic is a few rows a minute).
 public final class Outbox: Sendable {
     /// The recommendation kinds the hook payload may carry.
-    public static let kinds: Set<String> = ["add_node", "remove_node", "replace_node", "bigger_leader", "split_shard"]
+    public static let kinds = Set(RecommendationKind.allCases.map(\.rawValue))
 
     public let configuration: OutboxConfiguration
     private let connection: Mutex<Connection>

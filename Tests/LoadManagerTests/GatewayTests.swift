@@ -1,4 +1,5 @@
 import LoadManager
+import Sync
 import Synchronization
 import XCTest
 
@@ -77,7 +78,7 @@ final class GatewayTests: XCTestCase {
         let g = try gateway(limit: 1, waiting: 10)
         let log = Log()
         ask(g, "busy", .write, log: log)
-        ask(g, "late", .read, deadline: monotonicNow() + 50_000_000, log: log)
+        ask(g, "late", .read, deadline: monotonicNanoseconds() + 50_000_000, log: log)
         let deadline = Date().addingTimeInterval(2)
         while log.all.count < 2 && Date() < deadline { usleep(5_000) }
         XCTAssertEqual(log.all, ["start busy", "refuse late deadlineExceeded"])
@@ -105,11 +106,5 @@ final class GatewayTests: XCTestCase {
         g.shutdown()
         ask(g, "after", .read, log: log)
         XCTAssertEqual(log.all, ["start busy", "refuse w closed", "refuse after closed"])
-    }
-
-    private func monotonicNow() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

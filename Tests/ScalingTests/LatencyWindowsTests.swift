@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Scaling
+import RaftCore
 import XCTest
 
 /// Every observation kept, for the exact answer a window should give.
@@ -149,7 +150,7 @@ final class LatencyWindowsTests: XCTestCase {
 
     /// p50/p95/p99 are within 5 % of the true order statistic for several distributions.
     func testPercentilesWithinFivePercent() {
-        let distributions: [(name: String, sample: (inout SeededGenerator) -> Double)] = [
+        let distributions: [(name: String, sample: (inout SplitMix64) -> Double)] = [
             ("constant 250 ms", { _ in 0.25 }),
             ("uniform 1 ms...2 s", { Double.random(in: 0.001...2, using: &$0) }),
             ("log-uniform 100 µs...100 s", { 1e-4 * pow(10, Double.random(in: 0...6, using: &$0)) }),
@@ -157,7 +158,7 @@ final class LatencyWindowsTests: XCTestCase {
             ("bimodal 5 ms / 3 s", { Double.random(in: 0..<1, using: &$0) < 0.9 ? 0.005 : 3 }),
         ]
         for (index, distribution) in distributions.enumerated() {
-            var generator = SeededGenerator(seed: 42 + UInt64(index))
+            var generator = SplitMix64(seed: 42 + UInt64(index))
             var windows = LatencyWindows()
             var samples: [Double] = []
             for second in UInt64(1_000)..<1_100 {

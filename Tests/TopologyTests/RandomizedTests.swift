@@ -1,4 +1,5 @@
 import Topology
+import RaftCore
 import XCTest
 
 /// Seeded random histories of joins, failures, recoveries, departures, leader changes and
