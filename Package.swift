@@ -84,6 +84,9 @@ let package = Package(
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "RuntimeTests", dependencies: [
+            "Replica", "PeerTransport", "Storage", "MicroHTTPD", "RaftCore", "Sync", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

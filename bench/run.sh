@@ -13,7 +13,11 @@
 #   NODES ["1"]  SYSTEMS ["machdb etcd"]  MIXES ["write read95"]  CONNS ["1 16 64 256"]
 #   REPEATS [3] (runs per configuration at c=64; other c get REPEATS_OTHER [1])
 #   DURATION [15]  WARMUP [3]  KEYS [10000]  PORT [18080]
-# Summarize:  python3 bench/summarize.py RESULTS.jsonl   (medians, machdb/etcd ratios)
+#   MACHDB_BIN [the release build] — benchmark another binary (e.g. a build of an older commit)
+# machdb runs also record the cluster's internal traffic (peer stream frames and messages,
+# internal HTTP requests, summed over nodes, from /metrics before and after) in RESULTS.jsonl.counters.
+# Summarize:  python3 bench/summarize.py RESULTS.jsonl   (medians, machdb/etcd ratios, CPU and
+#             internal messages per operation)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -34,8 +38,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 mkdir -p "$(dirname "$OUT")" "$WORK"
 "$ROOT/scripts/setup" --bench
-(cd "$ROOT" && swift build -c release --product machdb 2>&1 | tail -n 1)
-BIN="$ROOT/.build/release/machdb"
+if [[ -z ${MACHDB_BIN:-} ]]; then (cd "$ROOT" && swift build -c release --product machdb 2>&1 | tail -n 1); fi
+BIN=${MACHDB_BIN:-"$ROOT/.build/release/machdb"}
 ETCD="$SHARED/bench/etcd/cluster.sh"
 
 node_pids=()
@@ -102,10 +106,13 @@ run() {  # run NODES SYSTEM MIX CONNS REPEAT
 import json, sys
 m = json.load(sys.stdin)
 print(next(n["url"] for n in m["nodes"] if n.get("primary_load_manager")))')
+    local before
+    before=$(python3 "$HERE/counters.py" "$PORT" "$n")
     python3 "$SHARED/bench/load.py" --url "$entry" \
       --write 'PUT /v1/collections/carts/docs/{key_url}' --write-body '{doc}' \
       --read 'GET /v1/collections/carts/docs/{key_url}' --read-body '' \
       "${pidargs[@]}" "${args[@]}" >/dev/null
+    python3 "$HERE/counters.py" "$PORT" "$n" --since "$before" --label "$system n=$n $mix c=$c r=$r" >>"$OUT.counters"
     stop_nodes
   else
     "$ETCD" start "$n" >&2

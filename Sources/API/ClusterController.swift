@@ -46,6 +46,8 @@ public final class ClusterController: Sendable {
     let store: Store
     let logger: Logger
     let transport: PeerTransport
+    /// Hands what the transport receives to this node's Raft groups.
+    let router = PeerRouter()
     let snapshotServer: SnapshotServer
     let forwarder: Forwarder
     let maps: MapView
@@ -58,10 +60,10 @@ public final class ClusterController: Sendable {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        var transportConfiguration = TransportConfiguration()
-        transportConfiguration.clusterToken = configuration.clusterToken
+        let transportConfiguration = TransportConfiguration(nodeID: configuration.replica.raftID, clusterToken: configuration.clusterToken)
         try transportConfiguration.validate()
         transport = PeerTransport(configuration: transportConfiguration, logger: logger)
+        transport.attach(router)
         snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
         forwarder = try Forwarder(maxInFlight: configuration.forwardMaxInFlight, capacity: configuration.forwardQueueCapacity,
                                   connectionsPerPeer: configuration.forwardConnectionsPerPeer,
@@ -109,7 +111,7 @@ public final class ClusterController: Sendable {
             snapshots.withLock { $0 = raftStore.snapshots }
             let replica = try Replica(configuration: settings, raftStore: raftStore, transport: transport,
                                       clusterToken: configuration.clusterToken, logger: logger)
-            transport.onUnreachable { [weak replica] id in replica?.reportUnreachable(id) }
+            router.register(replica)
             modeState.withLock { $0 = .raft(replica) }
             logger.info("raft mode", metadata: ["bootstrap": "\(bootstrap)", "applied_index": "\(store.appliedIndex)"])
             return replica
@@ -162,6 +164,7 @@ public final class ClusterController: Sendable {
         maps.close()
         if let replica { replica.shutdown() }
         _ = transport.close()
+        router.close()
         forwarder.close()
     }
 }

@@ -3,6 +3,7 @@ import LoadManager
 import MicroHTTPD
 import Scaling
 import PeerTransport
+import Replica
 import Storage
 #if canImport(Glibc)
 import Glibc
@@ -97,7 +98,15 @@ extension NodeService {
             gauge("machdb_raft_is_leader", "1 when this node leads shard 1.", raft.isLeader ? 1 : 0)
             gauge("machdb_raft_members", "Voters and learners of shard 1.", raft.members.count)
             gauge("machdb_raft_pending_proposals", "Writes proposed and not yet applied.", raft.pendingProposals)
-            gauge("machdb_raft_mailbox_depth", "Inputs queued for the Raft thread.", raft.mailboxDepth)
+            gauge("machdb_raft_mailbox_depth", "Requests (proposals and others) queued for the Raft thread.", raft.mailboxDepth)
+            gauge("machdb_raft_mailbox_capacity", "Bound of the Raft thread's request lane.", replica.configuration.mailboxCapacity)
+            gauge("machdb_raft_peer_lane_depth", "Peer messages queued for the Raft thread (taken before requests).", raft.peerLaneDepth)
+            gauge("machdb_raft_peer_lane_capacity", "Bound of the peer message lane.", replica.configuration.peerLaneCapacity)
+            counter("machdb_raft_peer_lane_dropped_total", "Peer messages dropped because the peer lane was full.", raft.peerMessagesDropped)
+            gauge("machdb_raft_proposals_capacity", "Writes accepted and unanswered, at most (beyond: 503 overloaded).", replica.configuration.maxPendingProposals)
+            gauge("machdb_forwarded_writes_waiting", "Writes forwarded to the leader over the peer stream, waiting for its answer.", raft.forwardedWaiting)
+            gauge("machdb_forwarded_writes_capacity", "Bound of forwarded writes waiting.", replica.configuration.maxForwardedWrites)
+            renderTransport(into: &out, members: raft.members)
         }
         gauge("machdb_forward_queue_depth", "Requests waiting to be forwarded to the leader.", cluster.forwarder.depth)
         renderGateway(into: &out)
@@ -114,6 +123,31 @@ extension NodeService {
         out += "machdb_group_commit_batch_size_sum \(stats.batchSizes.sum)\n"
         out += "machdb_group_commit_batch_size_count \(stats.batchSizes.count)\n"
         return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(out.utf8))
+    }
+
+    /// Per-peer counters of the peer streams, labelled by node id.
+    func renderTransport(into out: inout String, members: [ReplicaStatus.MemberStatus]) {
+        let statistics = cluster.transport.statistics
+        let names = Dictionary(members.map { ($0.raftID, $0.id) }, uniquingKeysWith: { first, _ in first })
+        let peers = statistics.peers.values.sorted { $0.id < $1.id }
+        func family(_ name: String, _ type: String, _ help: String, _ value: (PeerStatistics) -> String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for peer in peers { out += "\(name){peer=\"\(names[peer.id] ?? String(peer.id))\"} \(value(peer))\n" }
+        }
+        family("machdb_peer_connected", "gauge", "1 while the stream to the peer is open.") { $0.connected ? "1" : "0" }
+        family("machdb_peer_queue_depth", "gauge", "Frames waiting to be sent to the peer.") { "\($0.queueDepth)" }
+        family("machdb_peer_queue_capacity", "gauge", "Bound of the peer's send queue.") { "\($0.queueCapacity)" }
+        family("machdb_peer_sent_frames_total", "counter", "Frames written to the peer's stream.") { "\($0.sentFrames)" }
+        family("machdb_peer_sent_bytes_total", "counter", "Bytes written to the peer's stream.") { "\($0.sentBytes)" }
+        family("machdb_peer_sent_messages_total", "counter", "Raft messages written to the peer's stream.") { "\($0.sentMessages)" }
+        family("machdb_peer_received_frames_total", "counter", "Frames read from the peer's stream.") { "\($0.receivedFrames)" }
+        family("machdb_peer_received_bytes_total", "counter", "Bytes read from the peer's stream.") { "\($0.receivedBytes)" }
+        family("machdb_peer_received_messages_total", "counter", "Raft messages read from the peer's stream.") { "\($0.receivedMessages)" }
+        family("machdb_peer_dropped_messages_total", "counter", "Frames to the peer dropped (queue full or link down).") { "\($0.dropped)" }
+        family("machdb_peer_reconnects_total", "counter", "Streams to the peer opened again after the first.") { "\($0.reconnects)" }
+        family("machdb_peer_failures_total", "counter", "Failed connects or writes to the peer.") { "\($0.failures)" }
+        out += "# HELP machdb_peer_incoming_streams Streams peers keep open to this node.\n# TYPE machdb_peer_incoming_streams gauge\n"
+        out += "machdb_peer_incoming_streams \(statistics.incomingStreams)\n"
     }
 
     /// The Load Manager's gauges: gateway bounds and depths, writes waiting for a leader, the

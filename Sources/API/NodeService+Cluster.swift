@@ -82,6 +82,12 @@ extension NodeService {
                 gateway.release(target: base)
                 return completion(.refused(Problem(.deadlineExceeded, "the request waited past its deadline")))
             }
+            let overStream = relayOverStream(request, to: base, headers: outgoingHeaders,
+                                             timeoutMilliseconds: min(15_000, remaining)) { result in
+                gateway.release(target: base)
+                completion(.answered(result))
+            }
+            if overStream { return }
             let outgoing = ClientRequest(method: request.method, url: target, headers: outgoingHeaders, body: request.body,
                                          timeoutMilliseconds: min(15_000, remaining))
             let queued = cluster.forwarder.send(outgoing) { result in
@@ -167,16 +173,20 @@ extension NodeService {
         }
     }
 
-    func raftMessages(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
-        guard let replica = cluster.replica else { throw Problem(.notInCluster, "this node is not in a Raft group") }
-        let messages: [Message]
-        do {
-            messages = try MessageBatch.decode(request.body, maxBytes: request.body.count)
-        } catch {
-            throw Problem(.invalidRequest, "bad message batch: \(error)")
+    /// Opens a peer stream (`PeerStreamHandshake`): answers 101 and hands the connection to the
+    /// transport, which reads its frames below this layer from then on.
+    func raftStream(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        guard PeerStreamHandshake.isRequested(upgrade: request.header("upgrade"), connection: request.header("connection")) else {
+            throw Problem(.upgradeRequired, "this route opens a peer stream: send Connection: Upgrade and Upgrade: \(PeerStreamHandshake.protocolName)",
+                          headers: [("Upgrade", PeerStreamHandshake.protocolName)])
         }
-        replica.deliver(messages)
-        responder.respond(Response(status: 204))
+        guard let peer = PeerStreamHandshake.peerID(request.header("x-machdb-peer")) else {
+            throw Problem(.invalidHeader, "\(PeerStreamHandshake.peerHeader) must carry the dialing node's Raft id")
+        }
+        let transport = cluster.transport
+        responder.respond(Response(status: 101, headers: PeerStreamHandshake.answerHeaders, body: .upgrade { socket in
+            transport.accept(from: peer, descriptor: socket.descriptor, leftover: socket.leftover, release: { socket.close() })
+        }))
     }
 
     func raftSnapshot(_ request: Request, token: String, _ responder: MeteredResponder) throws(Problem) {

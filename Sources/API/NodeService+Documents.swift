@@ -86,10 +86,13 @@ extension NodeService {
         }
     }
 
-    /// Proposes through Raft. Without a leader (election, transfer, a leader that just died)
-    /// the write waits in a bounded buffer (`--leaderless-buffer` writes at once) for up to
-    /// `--leaderless-wait` after it arrived, retrying, instead of failing at once; past either
-    /// bound it gets 503 `no-leader` with `X-Machdb-Not-Applied` (nothing happened).
+    /// Proposes through Raft: at this node when it leads, else at the leader over the peer
+    /// stream (the answer carries the leader's result; docs/ARCHITECTURE.md, "The gateway hop").
+    /// Without a leader (election, transfer, a leader that just died) the write waits in a
+    /// bounded buffer (`--leaderless-buffer` writes at once) for up to `--leaderless-wait` after
+    /// it arrived, retrying, instead of failing at once; past either bound it gets 503
+    /// `no-leader` with `X-Machdb-Not-Applied` (nothing happened). A write is retried only
+    /// when it certainly did not apply; otherwise 503 `write-timeout`.
     func propose(_ command: WriteCommand, via replica: Replica, request: Request, _ responder: MeteredResponder,
                  render: @escaping @Sendable (CommandResult) -> Response, waiting: Bool = false) {
         let path = request.path
@@ -115,42 +118,78 @@ extension NodeService {
             refusal.addHeader(Self.notAppliedHeader, "true")
             responder.respond(refusal)
         }
-        replica.propose(command) { result in
-            switch result {
-            case let .success(commandResult):
-                leave()
-                responder.respond(render(commandResult))
-            case let .failure(.notLeader(url?)) where url != self.cluster.configuration.replica.url:
-                leave()
-                self.forward(request, to: url, responder, retry: {
-                    // The leader moved or is gone: back through the local replica, which knows
-                    // better — until the write's leaderless wait is over.
-                    guard monotonicNanoseconds() < deadline else {
-                        var refusal = Problem(.noLeader, "no leader reachable in time; retry").response(instance: path)
-                        refusal.addHeader(Self.notAppliedHeader, "true")
-                        return responder.respond(refusal)
-                    }
-                    self.propose(command, via: replica, request: request, responder, render: render)
-                })
-            case .failure(.notLeader):
-                if !again(after: 50) { noLeader() }
-            case .failure(.timeout):
+        /// Answers a failure; `notLeader`/`notSent` (nothing happened) wait for a leader.
+        @Sendable func failed(_ error: ReplicaError) {
+            switch error {
+            case .notLeader, .notSent:
+                if !again(after: 20) { noLeader() }
+            case .timeout:
                 leave()
                 responder.respond(Problem(.writeTimeout, "the write was not applied in time; it may or may not have happened")
                     .response(instance: path))
-            case let .failure(.overloaded(what)):
+            case let .overloaded(what):
                 leave()
-                responder.respond(Problem(.overloaded, what).response(instance: path))
-            case .failure(.stopped):
+                var refusal = Problem(.overloaded, what).response(instance: path)
+                refusal.addHeader(Self.notAppliedHeader, "true")
+                responder.respond(refusal)
+            case .stopped:
                 leave()
                 var refusal = Problem(.notReady, "node is shutting down").response(instance: path)
                 refusal.addHeader(Self.notAppliedHeader, "true")
                 responder.respond(refusal)
-            case let .failure(error):
+            default:
                 leave()
                 responder.respond(Problem(.storageError, "\(error)").response(instance: path))
             }
         }
+        let leadership = replica.leader
+        if leadership.isSelf {
+            return replica.propose(command) { result in
+                switch result {
+                case let .success(commandResult):
+                    leave()
+                    responder.respond(render(commandResult))
+                case let .failure(error):
+                    failed(error)
+                }
+            }
+        }
+        guard let leader = leadership.leader else {
+            if !again(after: 50) { noLeader() }
+            return
+        }
+        if request.header("x-machdb-redirect")?.lowercased() == "true", let url = leadership.leaderURL {
+            leave()
+            return forward(request, to: url, responder)  // answers 307 to the leader
+        }
+        let gateway = self.gateway, target = leadership.leaderURL ?? String(leader)
+        let slotDeadline = request.receivedAt + UInt64(configuration.requestDeadlineMilliseconds) * 1_000_000
+        gateway.acquire(target: target, priority: .write, deadline: slotDeadline, start: { [self] in
+            replica.forward(command, to: leader) { result in
+                gateway.release(target: target)
+                switch result {
+                case let .success(forwarded):
+                    leave()
+                    _ = self.observedIndex.max(forwarded.result.index, ordering: .relaxed)  // reads relayed later must see it
+                    var response = render(forwarded.result)
+                    response.addHeader("X-Machdb-Served-By", forwarded.servedBy)
+                    responder.respond(response)
+                case let .failure(error):
+                    failed(error)
+                }
+            }
+        }, refuse: { refusal in
+            leave()
+            let problem: Problem = switch refusal {
+            case let .overloaded(seconds):
+                Problem(.overloaded, "too many writes waiting for the leader", headers: [("Retry-After", String(seconds))])
+            case .deadlineExceeded: Problem(.deadlineExceeded, "the write waited past its deadline for the leader")
+            case .closed: Problem(.notReady, "node is shutting down")
+            }
+            var response = problem.response(instance: path)
+            response.addHeader(Self.notAppliedHeader, "true")
+            responder.respond(response)
+        })
     }
 
     /// The answer to a one-operation write.

@@ -56,6 +56,7 @@ public final class NodeService: HTTPHandler {
         let waiters = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex)
         self.waiters = waiters
         store.onApplied { index in waiters.applied(index) }
+        cluster.router.handleCalls { [weak self] id, payload, peer in self?.serveRelayed(id: id, payload: payload, from: peer) }
     }
 
     /// Lets `/metrics` report the HTTP server's connection counts.
@@ -155,9 +156,9 @@ public final class NodeService: HTTPHandler {
         case .adminTransferLeader:
             try authorizeAdmin(request)
             try transferLeader(request, responder)
-        case .raftMessages:
+        case .raftStream:
             try authorizeInternal(request)
-            try raftMessages(request, responder)
+            try raftStream(request, responder)
         case let .raftSnapshot(_, token):
             try authorizeInternal(request)
             try raftSnapshot(request, token: token, responder)

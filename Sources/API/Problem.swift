@@ -21,6 +21,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case bodyTooLarge = "body-too-large"
     case tooManyOperations = "too-many-operations"
     case unsupportedMediaType = "unsupported-media-type"
+    case upgradeRequired = "upgrade-required"
     case overloaded
     case notReady = "not-ready"
     case queryTimeout = "query-timeout"
@@ -47,6 +48,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
+        case .upgradeRequired: 426
         case .overloaded, .notReady, .queryTimeout, .noLeader, .writeTimeout, .replicaUnavailable: 503
         case .indexNotReached, .deadlineExceeded: 504
         case .storageError, .internalError: 500
@@ -73,6 +75,7 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .bodyTooLarge: "Request body too large"
         case .tooManyOperations: "Too many operations"
         case .unsupportedMediaType: "Unsupported media type"
+        case .upgradeRequired: "Upgrade required"
         case .overloaded: "Node overloaded"
         case .notReady: "Node not ready"
         case .queryTimeout: "Query took too long"

@@ -11,7 +11,7 @@ enum Route: Equatable {
     case bulk
     case adminCluster, adminBackup
     case adminTransferLeader(shard: Int)
-    case raftMessages(shard: Int)
+    case raftStream
     case raftSnapshot(shard: Int, token: String)
     case clusterJoin
     case clusterMap
@@ -53,8 +53,8 @@ enum Route: Equatable {
             return .clusterMap
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "nodes" && parts[4] == "leave":
             return .adminNodeLeave(node: try name(parts[3], .invalidRequest, "node id"))
-        case 5 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "messages":
-            return .raftMessages(shard: try shard(parts[3]))
+        case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[3] == "stream":
+            return .raftStream
         case 6 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "raft" && parts[4] == "snapshots":
             guard let token = PercentEncoding.decode(parts[5]), !token.isEmpty else { break }
             return .raftSnapshot(shard: try shard(parts[3]), token: token)
@@ -81,8 +81,8 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
              .adminScalingRecommendations: ["GET", "HEAD"]
         case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
-        case .documents, .query, .bulk, .adminTransferLeader, .raftMessages, .clusterJoin, .adminNodeLeave: ["POST"]
-        case .raftSnapshot: ["GET"]
+        case .documents, .query, .bulk, .adminTransferLeader, .clusterJoin, .adminNodeLeave: ["POST"]
+        case .raftSnapshot, .raftStream: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
         }
     }
@@ -92,7 +92,7 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics: .health
         case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
              .adminScalingRecommendations: .admin
-        case .raftMessages, .raftSnapshot, .clusterJoin, .clusterMap: .internal
+        case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
         case .documents, .bulk: .write
         case .query: .query

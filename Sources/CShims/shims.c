@@ -30,7 +30,7 @@ struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *o,
         { MHD_OPTION_END, 0, NULL },
     };
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
-                       | MHD_USE_ITC | MHD_USE_TURBO;
+                       | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
     return MHD_start_daemon(flags, o->port, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 }
@@ -63,3 +63,7 @@ void machdb_json_decref(json_t *json) { json_decref(json); }
 #include <sys/prctl.h>
 
 int machdb_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsigned long)name, 0UL, 0UL, 0UL); }
+
+int machdb_mhd_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
+    return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) == MHD_YES ? 0 : -1;
+}

@@ -18,6 +18,8 @@ final class Exchange: Responder, @unchecked Sendable {
     var query: [(name: String, value: String)] = []
     var body: [UInt8] = []
     var tooLarge = false
+    /// Answered with a protocol switch (counted as finished when the switch was queued).
+    var upgraded = false
     weak var server: Server?
 
     private let lock = ConditionLock()

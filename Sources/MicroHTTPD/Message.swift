@@ -35,13 +35,16 @@ public struct Request: Sendable {
     public func queryValue(_ name: String) -> String? { query.first { $0.name == name }?.value }
 }
 
-/// An HTTP response. Bodies are bytes, or a file streamed from disk.
+/// An HTTP response. Bodies are bytes, a file streamed from disk, or a protocol switch.
 public struct Response: Sendable {
     public enum Body: Sendable {
         case bytes([UInt8])
         /// A file streamed by the server; `unlinkWhenOpened` removes the name at once (the open
         /// descriptor keeps the data until the transfer ends), for temporary snapshots.
         case file(path: String, unlinkWhenOpened: Bool)
+        /// A protocol switch: sent with status 101 (and its `Upgrade`/`Connection` headers);
+        /// the handler then owns the connection (see `UpgradedSocket`).
+        case upgrade(UpgradeHandler)
     }
 
     public var status: Int

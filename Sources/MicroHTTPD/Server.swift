@@ -19,6 +19,9 @@ public final class Server: @unchecked Sendable {
     private var daemon: OpaquePointer?
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex(false)
+    /// The listening socket `quiesce` took back; closed only after the daemon stops (its
+    /// threads may still look at it until then).
+    private let quiescedSocket = Mutex<Int32>(-1)
 
     /// The bound port (useful with port 0).
     public private(set) var port: UInt16 = 0
@@ -59,7 +62,7 @@ public final class Server: @unchecked Sendable {
     public func quiesce() {
         guard let daemon else { return }
         let fd = MHD_quiesce_daemon(daemon)
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { quiescedSocket.withLock { $0 = fd } }
     }
 
     /// Stops the daemon and its threads. Idempotent. Every request must have been answered.
@@ -70,6 +73,8 @@ public final class Server: @unchecked Sendable {
         }
         guard !already, let daemon else { return }
         MHD_stop_daemon(daemon)
+        let fd = quiescedSocket.withLock { value -> Int32 in defer { value = -1 }; return value }
+        if fd >= 0 { close(fd) }
     }
 
     deinit { shutdown() }
@@ -78,6 +83,16 @@ public final class Server: @unchecked Sendable {
 
     func requestStarted() { inFlightCount.add(1, ordering: .relaxed) }
     func requestFinished() { inFlightCount.subtract(1, ordering: .relaxed) }
+
+    /// Queues the handler's answer to `exchange`. A protocol switch ends the request here: the
+    /// connection now belongs to the upgrade handler, so it no longer counts as in flight.
+    func answer(_ exchange: Exchange, with response: Response, on connection: OpaquePointer) -> MHD_Result {
+        if case .upgrade = response.body {
+            exchange.upgraded = true
+            requestFinished()
+        }
+        return queue(response, on: connection)
+    }
 
     /// Queues `response` on the connection; returns the libmicrohttpd result.
     func queue(_ response: Response, on connection: OpaquePointer) -> MHD_Result {
@@ -95,6 +110,12 @@ public final class Server: @unchecked Sendable {
             guard fstat(fd, &info) == 0 else { close(fd); return .NO }
             mhdResponse = MHD_create_response_from_fd64(UInt64(info.st_size), fd)  // closes fd when destroyed
             if mhdResponse == nil { close(fd) }
+        case let .upgrade(handler):
+            // Retained for libmicrohttpd; the trampoline releases it when the upgrade runs. (A
+            // client that disconnects before reading the 101 leaks this one small box.)
+            let context = Unmanaged.passRetained(UpgradeContext(handler)).toOpaque()
+            mhdResponse = MHD_create_response_for_upgrade(upgradeTrampoline, context)
+            if mhdResponse == nil { Unmanaged<UpgradeContext>.fromOpaque(context).release() }
         }
         guard let mhdResponse else { return .NO }
         for (name, value) in response.headers {
@@ -165,14 +186,14 @@ private let accessHandler: MHD_AccessHandlerCallback = { cls, connection, url, m
     }
 
     if let resumed = exchange.takeResumedResponse() {
-        return server.queue(resumed, on: connection)
+        return server.answer(exchange, with: resumed, on: connection)
     }
     if exchange.tooLarge { return .YES }  // already answered
     exchange.beginHandling()
     server.handler.handle(exchange.request, responder: exchange)
     exchange.body = []
     if let response = exchange.responseOrSuspend() {
-        return server.queue(response, on: connection)
+        return server.answer(exchange, with: response, on: connection)
     }
     return .YES
 }
@@ -181,6 +202,6 @@ private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _
     guard let cls, let conCls, let context = conCls.pointee else { return }
     conCls.pointee = nil
     let server = Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue()
-    Unmanaged<Exchange>.fromOpaque(context).release()
-    server.requestFinished()
+    let exchange = Unmanaged<Exchange>.fromOpaque(context).takeRetainedValue()
+    if !exchange.upgraded { server.requestFinished() }
 }

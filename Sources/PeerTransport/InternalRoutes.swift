@@ -1,8 +1,8 @@
 /// The wire contract of the internal routes, shared by senders, the API's routing and tests.
 ///
-/// - `POST /internal/v1/raft/{shard}/messages`: body `Message.encodeBatch` with
-///   `Content-Type: application/octet-stream`; answers 204 (accepted), 400 (bad body),
-///   401 (see `InternalAuth`), 413 (too large), 404 (unknown shard), 503 (node busy or stopping).
+/// - `GET /internal/v1/raft/stream` with `Upgrade: machdb-peer/1` (see `PeerStreamHandshake`):
+///   answers 101 and becomes a peer stream carrying Raft traffic of every shard; 401 (see
+///   `InternalAuth`), 426 without the upgrade headers, 400 without a valid `X-Machdb-Peer`.
 /// - `GET /internal/v1/raft/{shard}/snapshots/{token}?offset=N&length=L`: answers 200 with up to
 ///   L bytes of the snapshot file from offset N (fewer when rate-limited or at the end) and the
 ///   `X-Machdb-Snapshot-*` headers; 401, 404 (unknown token), 416 (offset past the end).
@@ -15,7 +15,8 @@ public enum InternalRoutes {
     /// Offset of the first byte of this chunk (decimal), echoing the request.
     public static let snapshotOffsetHeader = "X-Machdb-Snapshot-Offset"
 
-    public static func messagesPath(shard: Int) -> String { "/internal/v1/raft/\(shard)/messages" }
+    /// Where peer streams are opened (one per direction of a node pair, for every shard).
+    public static let streamPath = "/internal/v1/raft/stream"
 
     /// The path of one snapshot; `token` is percent-encoded outside unreserved characters.
     public static func snapshotPath(shard: Int, token: String) -> String {

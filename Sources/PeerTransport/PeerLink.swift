@@ -1,38 +1,50 @@
-import Curl
-import Logging
 import RaftCore
 import Sync
 import Synchronization
 
-/// One peer: its bounded queue, its counters and the stop signal of its sender thread.
-/// Owned by `PeerTransport`; the sender thread is the only consumer of `queue`.
+/// One peer's outgoing stream: its bounded frame queue, its counters, the socket now in use
+/// and the stop signal of its sender thread. Owned by `PeerTransport`; the sender thread is the
+/// only consumer of `queue` and the only writer of the socket.
 final class PeerLink: Sendable {
     let id: NodeID
     let baseURL: String
-    let messagesURL: String
-    let queue: BoundedQueue<Message>
+    let queue: BoundedQueue<PeerFrame>
     let counters: Mutex<PeerStatistics>
+    private let current = Mutex<StreamSocket?>(nil)
     private let stopLock = ConditionLock()
     private let stopped = Atomic<Bool>(false)
 
-    init(id: NodeID, baseURL: String, shard: Int, capacity: Int) {
+    init(id: NodeID, baseURL: String, capacity: Int) {
         self.id = id
         self.baseURL = InternalRoutes.trimmed(baseURL)
-        messagesURL = self.baseURL + InternalRoutes.messagesPath(shard: shard)
         queue = BoundedQueue(capacity: capacity)
         counters = Mutex(PeerStatistics(id: id, url: self.baseURL, queueDepth: 0, queueCapacity: capacity))
     }
 
     var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
-    /// Makes the sender thread exit after its current request; queued messages are dropped.
+    /// Makes the sender thread exit (a blocked write returns at once); queued frames are dropped.
     func stop() {
         stopLock.withLock {
             stopped.store(true, ordering: .releasing)
             stopLock.broadcast()
         }
         queue.close()
+        current.withLock { $0?.shutdownNow() }
     }
+
+    /// The sender's socket, so `stop` and `reset` can interrupt it.
+    func use(_ socket: StreamSocket?) {
+        current.withLock { $0 = socket }
+        counters.withLock { $0.connected = socket != nil }
+    }
+
+    /// Whether the outgoing stream is open now.
+    var isConnected: Bool { current.withLock { $0 != nil } }
+
+    /// Breaks the current stream (the sender reconnects): for tests and for a peer whose
+    /// address changed underneath.
+    func reset() { current.withLock { $0?.shutdownNow() } }
 
     /// Sleeps up to `nanoseconds`; returns false when stopped meanwhile.
     func pause(nanoseconds: UInt64) -> Bool {
@@ -52,24 +64,7 @@ final class PeerLink: Sendable {
     }
 }
 
-/// The `onUnreachable` callback, boxed: a closure kept directly in a `Mutex` is re-thunked on
-/// every access.
-final class UnreachableCallback: Sendable {
-    let call: @Sendable (NodeID) -> Void
-    init(_ call: @escaping @Sendable (NodeID) -> Void) { self.call = call }
-}
-
-/// Where the transport keeps the current callback, shared with its sender threads.
-final class CallbackSlot: Sendable {
-    let slot = Mutex<UnreachableCallback?>(nil)
-
-    func call(_ id: NodeID) {
-        let box = slot.withLock { $0 }
-        box?.call(id)
-    }
-}
-
-/// Counts live sender threads so `close()` can wait for them with a deadline.
+/// Counts live transport threads so `close()` can wait for them with a deadline.
 final class ThreadTracker: Sendable {
     private let lock = ConditionLock()
     private let live = Atomic<Int>(0)

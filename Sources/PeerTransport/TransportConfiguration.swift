@@ -1,23 +1,28 @@
-/// Settings of one node's Raft transport. Defaults suit a LAN cluster on this class of machine.
+import RaftCore
+
+/// Settings of one node's peer transport. Defaults suit a LAN cluster on this class of machine.
 public struct TransportConfiguration: Sendable {
-    /// The shared secret sent as `Authorization: Bearer <token>` on every internal request;
-    /// nil sends no `Authorization` header (see `InternalAuth` for what the receiver accepts).
+    /// This node's Raft id, sent in the stream handshake so the receiver knows who talks.
+    public var nodeID: NodeID
+    /// The shared secret sent as `Authorization: Bearer <token>` in the stream handshake; nil
+    /// sends no `Authorization` header (see `InternalAuth` for what the receiver accepts).
     public var clusterToken: String?
-    /// The Raft group the messages belong to (the `{shard}` path segment).
-    public var shard: Int = 1
-    /// Messages waiting per peer; when full, `send` drops (Raft retransmits).
+    /// Frames waiting per peer; when full, `send` drops and reports the peer unreachable.
     public var queueCapacityPerPeer: Int = 4096
-    /// Largest request body (estimated encoded bytes); a larger backlog goes in several requests.
-    /// A single larger message is sent alone. The receiver's body limit must be above this.
-    public var maxBatchBytes: Int = 4 << 20
-    /// Whole-request timeout (connect + send + answer) for one batch.
-    public var requestTimeoutMilliseconds: Int = 2000
-    /// Pause after a failed batch; doubles on consecutive failures up to 16×, resets on success.
+    /// Connecting plus the upgrade answer, at most.
+    public var connectTimeoutMilliseconds: Int = 1000
+    /// A write that cannot proceed this long (the peer stopped reading) breaks the link.
+    public var sendTimeoutMilliseconds: Int = 2000
+    /// An idle link sends a heartbeat frame this often.
+    public var heartbeatMilliseconds: Int = 500
+    /// A receiver that hears nothing (not even a heartbeat) this long drops the link.
+    public var idleTimeoutMilliseconds: Int = 3000
+    /// Pause after a failed connect; doubles on consecutive failures up to 16×, resets on success.
     public var backoffMilliseconds: Int = 100
 
-    public init(clusterToken: String? = nil, shard: Int = 1) {
+    public init(nodeID: NodeID, clusterToken: String? = nil) {
+        self.nodeID = nodeID
         self.clusterToken = clusterToken
-        self.shard = shard
     }
 
     public func validate() throws(TransportError) {
@@ -28,10 +33,12 @@ public struct TransportConfiguration: Sendable {
             try check(InternalAuth.isValidToken(clusterToken),
                       "cluster token must be 1...512 visible ASCII characters without spaces")
         }
-        try check(shard >= 1, "shard must be >= 1")
+        try check(nodeID != 0, "node id must not be 0")
         try check((1...1_000_000).contains(queueCapacityPerPeer), "queue capacity per peer must be 1...1000000")
-        try check((4 << 10...(1 << 30)).contains(maxBatchBytes), "max batch bytes must be 4 KiB...1 GiB")
-        try check((10...600_000).contains(requestTimeoutMilliseconds), "request timeout must be 10...600000 ms")
+        try check((10...600_000).contains(connectTimeoutMilliseconds), "connect timeout must be 10...600000 ms")
+        try check((10...600_000).contains(sendTimeoutMilliseconds), "send timeout must be 10...600000 ms")
+        try check((10...60_000).contains(heartbeatMilliseconds), "heartbeat must be 10...60000 ms")
+        try check(idleTimeoutMilliseconds >= 2 * heartbeatMilliseconds, "idle timeout must be at least two heartbeats")
         try check((1...60_000).contains(backoffMilliseconds), "backoff must be 1...60000 ms")
     }
 }

@@ -5,10 +5,10 @@
 public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `TransportConfiguration.validate()` or `SnapshotFetcherConfiguration.validate()` refused a value.
     case invalidConfiguration(String)
-    /// A message batch body could not be decoded (truncated, unknown version, trailing bytes).
-    case badBatch(String)
-    /// A message batch body is larger than the receiver accepts.
-    case batchTooLarge(bytes: Int, limit: Int)
+    /// A peer stream broke its framing (unknown kind, bad length, undecodable payload).
+    case badFrame(String)
+    /// The peer stream handshake failed (connect, refused upgrade, bad answer).
+    case handshake(String)
     /// A snapshot chunk was asked for at an offset past the end of the file.
     case snapshotRange(offset: Int64, size: Int64)
     /// The snapshot file to serve could not be read.
@@ -31,8 +31,6 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The HTTP status for an internal route that fails with this error.
     public var status: Int {
         switch self {
-        case .badBatch: 400
-        case .batchTooLarge: 413
         case .snapshotRange: 416
         case .closed: 503
         case .snapshotRefused(_, let status, _): status
@@ -43,8 +41,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         switch self {
         case let .invalidConfiguration(what): "invalid transport configuration: \(what)"
-        case let .badBatch(reason): "bad message batch: \(reason)"
-        case let .batchTooLarge(bytes, limit): "message batch of \(bytes) bytes exceeds the limit of \(limit)"
+        case let .badFrame(reason): "bad peer frame: \(reason)"
+        case let .handshake(reason): "peer stream handshake: \(reason)"
         case let .snapshotRange(offset, size): "snapshot offset \(offset) is past the end (\(size) bytes)"
         case let .snapshotIO(path, operation, code): "snapshot \(path): \(operation) failed: \(errnoText(code))"
         case .closed: "snapshot server closed"

@@ -63,6 +63,10 @@ final class RaftLoop {
     private let fetchProgressBox = TransferProgress()
     private var lastRole: Role = .follower
     private var lastLeader: NodeID?
+    /// Completions produced this turn, handed to the answer thread at its end.
+    private var answers: [@Sendable () -> Void] = []
+    /// The replica this loop drives (set when `run` starts).
+    private weak var replica: Replica?
 
     init(configuration: ReplicaConfiguration, raftStore: RaftStore, transport: PeerTransport,
          clusterToken: String?, logger: Logger) throws {
@@ -87,18 +91,19 @@ final class RaftLoop {
 
     // MARK: The loop
 
-    func run(mailbox: BoundedQueue<ReplicaInput>, replica: Replica) {
+    func run(mailbox: Mailbox, replica: Replica) {
         let tickNanoseconds = UInt64(configuration.tickMilliseconds) * 1_000_000
         var nextTick = monotonicNanoseconds() + tickNanoseconds
         var nextPublish: UInt64 = 0
         var lastPublishedRole = Role.follower
+        self.replica = replica
         logger.info("raft started", metadata: [
             "raft_id": "\(configuration.raftID)", "applied": "\(raftStore.appliedIndex)",
             "voters": "\(node.confState.voters.count)", "learners": "\(node.confState.learners.count)",
         ])
-        while true {
-            let inputs = mailbox.popBatch(max: 8192, deadlineNanoseconds: nextTick)
-            if inputs.isEmpty && mailbox.isClosed { break }
+        while let (peerBatches, inputs) = mailbox.take(maxInputs: 8192, deadline: nextTick) {
+            // Peer traffic first: a leader busy with proposals still hears its followers.
+            if !peerBatches.isEmpty { step(peerBatches, mailbox: mailbox) }
             for input in inputs { handle(input, mailbox: mailbox) }
             let now = monotonicNanoseconds()
             if now >= nextTick {
@@ -116,44 +121,40 @@ final class RaftLoop {
                 logger.critical("raft storage failed; stopping", metadata: ["error": "\(error)"])
                 fatalError("raft storage failed: \(error)")
             }
+            replica.answerer.submit(answers)
+            answers = []
             // Status is for routing, views and shutdown: a few milliseconds stale is fine, and
             // building it on every turn under load costs more than the turn itself.
             let published = monotonicNanoseconds()
             if published >= nextPublish || node.softState.role != lastPublishedRole {
                 maybeCompact()
-                publish(into: replica, mailboxDepth: mailbox.count)
+                publish(into: replica, mailbox: mailbox)
                 nextPublish = published + 5_000_000
                 lastPublishedRole = node.softState.role
             }
         }
-        for (_, proposal) in pending { proposal.completion(.failure(.stopped)) }
-        for (_, read) in reads { read.completion(.failure(.stopped)) }
-        for join in joins { join.completion(.failure(.stopped)) }
-        for (_, control) in controls { control.completion(.failure(.stopped)) }
+        for (_, proposal) in pending { answer(proposal.completion, .failure(.stopped)) }
+        for (_, read) in reads { answer(read.completion, .failure(.stopped)) }
+        for join in joins { answer(join.completion, .failure(.stopped)) }
+        for (_, control) in controls { answer(control.completion, .failure(.stopped)) }
         controls = [:]
-        for transfer in transfers { transfer.completion(.failure(.stopped)) }
+        for transfer in transfers { answer(transfer.completion, .failure(.stopped)) }
         pending = [:]
         reads = [:]
+        replica.answerer.submit(answers)
+        answers = []
         logger.info("raft stopped", metadata: ["applied": "\(raftStore.appliedIndex)"])
     }
 
-    private func handle(_ input: ReplicaInput, mailbox: BoundedQueue<ReplicaInput>) {
-        switch input {
-        case let .propose(command, deadline, completion):
-            guard pending.count < configuration.maxPendingProposals else {
-                return completion(.failure(.overloaded("\(pending.count) proposals pending")))
-            }
-            sequence += 1
-            let proposal = ProposalID(node: configuration.raftID, sequence: sequence)
-            do {
-                let position = try node.propose(LogCommand.write(command, proposal: proposal).encoded())
-                pending[proposal] = PendingProposal(completion: completion, deadline: deadline, index: position.index)
-                proposalsByIndex[position.index] = proposal
-            } catch {
-                completion(.failure(replicaError(error)))
-            }
-        case let .messages(messages):
-            let now = monotonicNanoseconds()
+    /// Runs `completion(result)` after this turn, on the answer thread.
+    private func answer<T: Sendable>(_ completion: @escaping @Sendable (Result<T, ReplicaError>) -> Void,
+                                     _ result: Result<T, ReplicaError>) {
+        answers.append { completion(result) }
+    }
+
+    private func step(_ batches: [[Message]], mailbox: Mailbox) {
+        let now = monotonicNanoseconds()
+        for messages in batches {
             for message in messages {
                 lastHeard[message.from] = now
                 if message.kind == .snapshot, let snapshot = message.snapshot {
@@ -163,6 +164,24 @@ final class RaftLoop {
                 do { try node.step(message) } catch {
                     logger.debug("message refused", metadata: ["kind": "\(message.kind)", "error": "\(error)"])
                 }
+            }
+        }
+    }
+
+    private func handle(_ input: ReplicaInput, mailbox: Mailbox) {
+        switch input {
+        case let .propose(command, deadline, completion):
+            guard pending.count < configuration.maxPendingProposals else {
+                return answer(completion, .failure(.overloaded("\(pending.count) proposals pending")))
+            }
+            sequence += 1
+            let proposal = ProposalID(node: configuration.raftID, sequence: sequence)
+            do {
+                let position = try node.propose(LogCommand.write(command, proposal: proposal).encoded())
+                pending[proposal] = PendingProposal(completion: completion, deadline: deadline, index: position.index)
+                proposalsByIndex[position.index] = proposal
+            } catch {
+                answer(completion, .failure(replicaError(error)))
             }
         case let .snapshotFetched(message):
             fetching = nil
@@ -175,7 +194,7 @@ final class RaftLoop {
             fetchProgressBox.value.withLock { $0 = nil }
         case let .readIndex(deadline, completion):
             guard reads.count < configuration.maxPendingReads else {
-                return completion(.failure(.overloaded("\(reads.count) reads waiting for a read index")))
+                return answer(completion, .failure(.overloaded("\(reads.count) reads waiting for a read index")))
             }
             readSequence += 1
             var context: [UInt8] = []
@@ -184,7 +203,7 @@ final class RaftLoop {
                 try node.readIndex(context: context)
                 reads[readSequence] = PendingRead(completion: completion, deadline: deadline, index: nil)
             } catch {
-                completion(.failure(replicaError(error)))
+                answer(completion, .failure(replicaError(error)))
             }
         case let .transfer(target, completion):
             do {
@@ -192,7 +211,7 @@ final class RaftLoop {
                 let deadline = monotonicNanoseconds() + UInt64(configuration.electionTicks * 3 * configuration.tickMilliseconds) * 1_000_000
                 transfers.append((target, completion, deadline))
             } catch {
-                completion(.failure(replicaError(error)))
+                answer(completion, .failure(replicaError(error)))
             }
         case let .addMember(member, deadline, completion):
             if let existing = joins.firstIndex(where: { $0.member.raftID == member.raftID }) {
@@ -207,14 +226,14 @@ final class RaftLoop {
                                                           completion: { completion($0.map { _ in () }) },
                                                           removes: change.kind == .remove ? change.nodeID : nil)
             } catch {
-                completion(.failure(replicaError(error)))
+                answer(completion, .failure(replicaError(error)))
             }
         case let .proposeControl(command, deadline, completion):
             do {
                 let position = try node.propose(command.encoded())
                 controls[position.index] = PendingControl(term: position.term, deadline: deadline, completion: completion)
             } catch {
-                completion(.failure(replicaError(error)))
+                answer(completion, .failure(replicaError(error)))
             }
         case let .unreachable(peer):
             node.reportUnreachable(peer)
@@ -232,22 +251,13 @@ final class RaftLoop {
         while node.hasReady {
             let ready = node.ready()
             if let soft = ready.softState { roleChanged(soft) }
-            // A leader sends its AppendEntries before its own fsync, so followers write to disk
-            // while it does (Raft dissertation §10.2.1). Safe: the leader's own copy counts
-            // only through entries it persists in this same turn, before any acknowledgement
-            // is stepped, and it applies (and answers clients) only entries it has persisted.
-            // Everything else — votes, acknowledgements — waits for the fsync.
-            var early: [Message] = [], late: [Message] = []
-            if node.softState.role == .leader {
-                for message in ready.messages { if message.kind == .append { early.append(message) } else { late.append(message) } }
-            } else {
-                late = ready.messages
-            }
-            if !early.isEmpty { transport.send(early) }
+            // The core decides what may leave before the fsync (a leader's appends: followers
+            // write while it does) and what only after (votes, acknowledgements): see `Ready`.
+            if !ready.earlyMessages.isEmpty { transport.send(ready.earlyMessages, shard: configuration.shard) }
             let applied = try raftStore.save(ready)
-            if !late.isEmpty {
-                transport.send(late)
-                for message in late where message.kind == .snapshot {
+            if !ready.messages.isEmpty {
+                transport.send(ready.messages, shard: configuration.shard)
+                for message in ready.messages where message.kind == .snapshot {
                     node.reportSnapshot(message.to, success: true)  // the follower pulls the image
                 }
             }
@@ -271,24 +281,24 @@ final class RaftLoop {
     private func complete(_ entry: AppliedEntry) {
         let waiting = proposalsByIndex.removeValue(forKey: entry.index)
         if let proposal = entry.proposal, proposal.node == configuration.raftID, let request = pending.removeValue(forKey: proposal) {
-            if let result = entry.result { request.completion(.success(result)) }
-            else { request.completion(.failure(.rejected("write refused: \(entry.refusal.map { "\($0)" } ?? "no result")"))) }
+            if let result = entry.result { answer(request.completion, .success(result)) }
+            else { answer(request.completion, .failure(.rejected("write refused: \(entry.refusal.map { "\($0)" } ?? "no result")"))) }
             if waiting != proposal, let waiting, let other = pending.removeValue(forKey: waiting) {
-                other.completion(.failure(.notLeader(leaderURL: leaderURL())))
+                answer(other.completion, .failure(.notLeader(leaderURL: leaderURL())))
             }
         } else if let waiting, let lost = pending.removeValue(forKey: waiting) {
             // Our proposal at this index was overwritten by another leader's entry: it never
             // happened, so the client may safely retry.
-            lost.completion(.failure(.notLeader(leaderURL: leaderURL())))
+            answer(lost.completion, .failure(.notLeader(leaderURL: leaderURL())))
         }
         if let control = controls.removeValue(forKey: entry.index) {
             if control.term == entry.term {
                 if let removed = control.removes {
                     _ = try? node.propose(LogCommand.removeMember(raftID: removed).encoded())
                 }
-                control.completion(.success(entry.index))
+                answer(control.completion, .success(entry.index))
             } else {
-                control.completion(.failure(.notLeader(leaderURL: leaderURL())))  // overwritten: it never happened
+                answer(control.completion, .failure(.notLeader(leaderURL: leaderURL())))  // overwritten: it never happened
             }
         }
         if let index = joins.firstIndex(where: { $0.directoryIndex == entry.index }) {
@@ -297,7 +307,7 @@ final class RaftLoop {
         if let index = joins.firstIndex(where: { $0.confChangeIndex == entry.index }) {
             let join = joins.remove(at: index)
             logger.info("member added as learner", metadata: ["node": "\(join.member.id)", "index": "\(entry.index)"])
-            join.completion(.success(()))
+            answer(join.completion, .success(()))
         }
     }
 
@@ -309,7 +319,7 @@ final class RaftLoop {
             ])
         }
         if lastRole == .leader && soft.role != .leader {
-            for join in joins { join.completion(.failure(.notLeader(leaderURL: nil))) }
+            for join in joins { answer(join.completion, .failure(.notLeader(leaderURL: nil))) }
             joins = []
         }
         if soft.role == .leader && lastRole != .leader {
@@ -320,8 +330,9 @@ final class RaftLoop {
         }
         lastRole = soft.role
         lastLeader = soft.leader
+        publishLeadership()
         for (i, transfer) in transfers.enumerated().reversed() where soft.leader == transfer.target {
-            transfer.completion(.success(()))
+            answer(transfer.completion, .success(()))
             transfers.remove(at: i)
         }
     }
@@ -340,7 +351,7 @@ final class RaftLoop {
         for (key, read) in reads {
             if let index = read.index, index <= applied {
                 reads.removeValue(forKey: key)
-                read.completion(.success(index))
+                answer(read.completion, .success(index))
             }
         }
     }
@@ -350,20 +361,20 @@ final class RaftLoop {
     private func driveJoins(now: UInt64) {
         guard !joins.isEmpty else { return }
         guard node.softState.role == .leader else {
-            for join in joins { join.completion(.failure(.notLeader(leaderURL: leaderURL()))) }
+            for join in joins { answer(join.completion, .failure(.notLeader(leaderURL: leaderURL()))) }
             joins = []
             return
         }
         var i = 0
         while i < joins.count {
             if now > joins[i].deadline {
-                joins.remove(at: i).completion(.failure(.timeout))
+                answer(joins.remove(at: i).completion, .failure(.timeout))
                 continue
             }
             let member = joins[i].member
             let conf = node.confState
             if conf.isMember(member.raftID) && raftStore.members().contains(where: { $0.raftID == member.raftID && $0.url == member.url }) {
-                joins.remove(at: i).completion(.success(()))  // already in: idempotent
+                answer(joins.remove(at: i).completion, .success(()))  // already in: idempotent
                 continue
             }
             if joins[i].directoryIndex == nil {
@@ -372,7 +383,7 @@ final class RaftLoop {
                 }
             } else if joins[i].directoryApplied && joins[i].confChangeIndex == nil {
                 if conf.isMember(member.raftID) {
-                    joins.remove(at: i).completion(.success(()))
+                    answer(joins.remove(at: i).completion, .success(()))
                     continue
                 }
                 // Enters as a Load Manager's silent replica: priority 0, promoted only when the
@@ -397,6 +408,17 @@ final class RaftLoop {
         var peers: [NodeID: String] = [:]
         for (id, member) in directory where id != configuration.raftID { peers[id] = member.url }
         transport.setPeers(peers)
+        publishLeadership()
+    }
+
+    /// Tells request threads who leads (they route writes by it without asking this thread).
+    private func publishLeadership() {
+        let soft = node.softState
+        let value = Leadership(
+            leader: soft.leader,
+            leaderNodeID: soft.leader.flatMap { $0 == configuration.raftID ? configuration.nodeID : directory[$0]?.id },
+            leaderURL: leaderURL(), isSelf: soft.role == .leader, term: node.hardState.term)
+        replica?.leadership.withLock { $0 = value }
     }
 
     func leaderURL() -> String? {
@@ -408,7 +430,7 @@ final class RaftLoop {
     // MARK: Snapshots
 
     /// Downloads the leader's image for a snapshot message on a helper thread, then steps it.
-    private func startFetch(_ message: Message, snapshot: Snapshot, mailbox: BoundedQueue<ReplicaInput>) {
+    private func startFetch(_ message: Message, snapshot: Snapshot, mailbox: Mailbox) {
         let token = String(decoding: snapshot.data, as: UTF8.self)
         guard fetching == nil else { return }  // one at a time; the leader resends
         guard let source = directory[message.from]?.url else {
@@ -464,28 +486,28 @@ final class RaftLoop {
             for (id, proposal) in pending where proposal.deadline <= now {
                 pending.removeValue(forKey: id)
                 proposalsByIndex.removeValue(forKey: proposal.index)
-                proposal.completion(.failure(.timeout))
+                answer(proposal.completion, .failure(.timeout))
             }
         }
         if !reads.isEmpty {
             for (key, read) in reads where read.deadline <= now {
                 reads.removeValue(forKey: key)
-                read.completion(.failure(.timeout))
+                answer(read.completion, .failure(.timeout))
             }
         }
         if !controls.isEmpty {
             for (index, control) in controls where control.deadline <= now {
                 controls.removeValue(forKey: index)
-                control.completion(.failure(.timeout))
+                answer(control.completion, .failure(.timeout))
             }
         }
         for (i, transfer) in transfers.enumerated().reversed() where transfer.deadline <= now {
             transfers.remove(at: i)
-            transfer.completion(.failure(.rejected("leadership transfer did not complete in time")))
+            answer(transfer.completion, .failure(.rejected("leadership transfer did not complete in time")))
         }
     }
 
-    private func publish(into replica: Replica, mailboxDepth: Int) {
+    private func publish(into replica: Replica, mailbox: Mailbox) {
         let status = node.status
         var value = ReplicaStatus()
         value.role = status.role
@@ -499,7 +521,11 @@ final class RaftLoop {
         value.leaderID = status.leader.flatMap { directory[$0]?.id ?? ($0 == configuration.raftID ? configuration.nodeID : nil) }
         value.leaderURL = leaderURL()
         value.pendingProposals = pending.count
-        value.mailboxDepth = mailboxDepth
+        let depth = mailbox.depth
+        value.mailboxDepth = depth.inputs
+        value.peerLaneDepth = depth.peer
+        value.peerMessagesDropped = mailbox.droppedPeerMessages
+        value.forwardedWaiting = replica.calls.count
         value.snapshotTransfer = fetchProgressBox.value.withLock { $0 }
         let conf = status.confState
         let now = monotonicNanoseconds()

@@ -8,7 +8,6 @@ enum ReplicaInput: Sendable {
     typealias ReadCompletion = @Sendable (Result<UInt64, ReplicaError>) -> Void
 
     case propose(WriteCommand, deadline: UInt64, completion: ProposalCompletion)
-    case messages([Message])
     case readIndex(deadline: UInt64, completion: ReadCompletion)
     case transfer(to: NodeID, completion: Completion)
     case addMember(Member, deadline: UInt64, completion: Completion)

@@ -16,10 +16,19 @@ import Synchronization
 /// Many proposals thus share one log append, one fsync and one AppendEntries per follower.
 public final class Replica: Sendable {
     public let configuration: ReplicaConfiguration
-    let mailbox: BoundedQueue<ReplicaInput>
+    let mailbox: Mailbox
     let published = Mutex(ReplicaStatus())
+    /// Who leads, as this node last learned it (set by the Raft thread on every change).
+    let leadership = Mutex(Leadership())
     let logger: Logger
-    private let stopped = Atomic<Bool>(false)
+    let transport: PeerTransport
+    /// Completions of proposals, reads and requests, off the Raft thread.
+    let answerer: Answerer
+    /// Writes forwarded to the leader and waiting for its answer.
+    let calls: PendingCalls
+    /// Proposals accepted and not yet answered (bounded by `maxPendingProposals`).
+    let outstanding = Atomic<Int>(0)
+    private let stoppedFlag = Atomic<Bool>(false)
     private let finished = ConditionLock()
     private let finishedFlag = Mutex(false)
 
@@ -30,7 +39,10 @@ public final class Replica: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
-        mailbox = BoundedQueue(capacity: configuration.mailboxCapacity)
+        self.transport = transport
+        mailbox = Mailbox(peerCapacity: configuration.peerLaneCapacity, capacity: configuration.mailboxCapacity)
+        answerer = Answerer(name: "raft-answers")
+        calls = PendingCalls(capacity: configuration.maxForwardedWrites, name: "forwarded-writes")
         let loop: RaftLoop
         do {
             loop = try RaftLoop(configuration: configuration, raftStore: raftStore, transport: transport,
@@ -51,6 +63,8 @@ public final class Replica: Sendable {
         runner.start()
     }
 
+    var stopped: Bool { stoppedFlag.load(ordering: .relaxed) }
+
     /// The latest published status.
     public var status: ReplicaStatus { published.withLock { $0 } }
 
@@ -59,14 +73,26 @@ public final class Replica: Sendable {
     /// Proposes a write; `completion` runs on the Raft thread once it is applied (with its
     /// index and outcomes), or with an error: `notLeader` (forward it), `overloaded`,
     /// `timeout` (outcome unknown), `stopped`.
+    ///
+    /// Back pressure: with `maxPendingProposals` proposals unanswered, it fails at once with
+    /// `overloaded` (nothing happened) instead of queueing.
     public func propose(_ command: WriteCommand, completion: @escaping @Sendable (Result<CommandResult, ReplicaError>) -> Void) {
+        guard outstanding.add(1, ordering: .relaxed).newValue <= configuration.maxPendingProposals else {
+            outstanding.subtract(1, ordering: .relaxed)
+            return completion(.failure(.overloaded("\(configuration.maxPendingProposals) writes waiting for the log")))
+        }
+        let counted: ReplicaInput.ProposalCompletion = { [self] result in
+            outstanding.subtract(1, ordering: .relaxed)
+            completion(result)
+        }
         let deadline = monotonicNanoseconds() + UInt64(configuration.proposalTimeoutMilliseconds) * 1_000_000
-        push(.propose(command, deadline: deadline, completion: completion)) { completion(.failure($0)) }
+        push(.propose(command, deadline: deadline, completion: counted)) { counted(.failure($0)) }
     }
 
-    /// Hands messages received from peers to the core.
+    /// Hands messages received from peers to the core, through the peer lane.
     public func deliver(_ messages: [Message]) {
-        push(.messages(messages)) { _ in }
+        if stopped { return }
+        mailbox.pushPeer(messages)
     }
 
     /// A linearizable read point (Raft ReadIndex): the index a read must see applied.
@@ -112,7 +138,7 @@ public final class Replica: Sendable {
     public func learn(peers: [Member]) { push(.knownPeers(peers)) { _ in } }
 
     func push(_ input: ReplicaInput, refused: (ReplicaError) -> Void) {
-        if stopped.load(ordering: .relaxed) { return refused(.stopped) }
+        if stopped { return refused(.stopped) }
         if !mailbox.push(input) { refused(.overloaded("raft mailbox full (\(mailbox.capacity))")) }
     }
 
@@ -136,8 +162,12 @@ public final class Replica: Sendable {
     /// Graceful shutdown, step 2: stops the Raft thread (bounded wait); requests still waiting
     /// fail with `stopped`.
     public func shutdown() {
-        stopped.store(true, ordering: .relaxed)
+        stoppedFlag.store(true, ordering: .relaxed)
         mailbox.close()
+        defer {
+            calls.close()
+            answerer.close()
+        }
         let deadline = monotonicNanoseconds() + 10_000_000_000
         finished.withLock {
             while !finishedFlag.withLock({ $0 }) && monotonicNanoseconds() < deadline {

@@ -17,10 +17,17 @@ public struct ReplicaConfiguration: Sendable {
     public var heartbeatTicks: Int = 2
     /// A proposal not applied within this time fails (its outcome is then unknown to the client).
     public var proposalTimeoutMilliseconds: Int = 10_000
-    /// Proposals waiting to be applied, at most; beyond: refused (back pressure).
-    public var maxPendingProposals: Int = 50_000
-    /// Inputs (proposals, messages, requests) queued for the Raft thread, at most.
-    public var mailboxCapacity: Int = 100_000
+    /// The Raft group (shard) this replica belongs to.
+    public var shard: Int = 1
+    /// Proposals accepted and not yet answered, at most; beyond: refused at once with
+    /// `overloaded` (back pressure, 503 + Retry-After), not queued.
+    public var maxPendingProposals: Int = 4_096
+    /// Requests (proposals and others) queued for the Raft thread, at most.
+    public var mailboxCapacity: Int = 16_384
+    /// Peer messages queued for the Raft thread, at most (its own lane, taken first).
+    public var peerLaneCapacity: Int = 65_536
+    /// Writes forwarded to the leader and waiting for its answer, at most.
+    public var maxForwardedWrites: Int = 8_192
     /// Linearizable reads waiting for their read index, at most.
     public var maxPendingReads: Int = 10_000
     /// Compact the log once it holds this many applied entries, keeping `keepEntries` of them
@@ -47,7 +54,9 @@ public struct ReplicaConfiguration: Sendable {
         try check((1...10_000).contains(tickMilliseconds), "tick must be 1...10000 ms")
         try check(electionTicks > heartbeatTicks && heartbeatTicks >= 1, "election ticks must exceed heartbeat ticks")
         try check(proposalTimeoutMilliseconds >= tickMilliseconds, "proposal timeout must be at least one tick")
-        try check(maxPendingProposals > 0 && mailboxCapacity > 0 && maxPendingReads > 0, "bounds must be positive")
+        try check(maxPendingProposals > 0 && mailboxCapacity > 0 && maxPendingReads > 0 && peerLaneCapacity > 0
+                  && maxForwardedWrites > 0, "bounds must be positive")
+        try check(shard >= 1, "shard must be >= 1")
         try check(keepEntries < compactionThreshold, "keep entries must be below the compaction threshold")
     }
 }
@@ -72,6 +81,9 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
     case timeout
     /// The replica is stopping.
     case stopped
+    /// A forwarded write never left this node (the link to the leader was down or full):
+    /// nothing happened.
+    case notSent
     /// The core refused (e.g. a transfer target that is not a caught-up voter).
     case rejected(String)
 
@@ -82,6 +94,7 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .overloaded(what): "overloaded: \(what)"
         case .timeout: "not applied in time"
         case .stopped: "replica stopped"
+        case .notSent: "could not reach the leader"
         case let .rejected(why): why
         }
     }

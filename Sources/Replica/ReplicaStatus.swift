@@ -38,7 +38,13 @@ public struct ReplicaStatus: Sendable {
     public var committedInTerm = false
     public var members: [MemberStatus] = []
     public var pendingProposals: Int = 0
+    /// Requests queued for the Raft thread, and peer messages in its own lane.
     public var mailboxDepth: Int = 0
+    public var peerLaneDepth: Int = 0
+    /// Peer messages dropped because the peer lane was full (Raft resends).
+    public var peerMessagesDropped: UInt64 = 0
+    /// Writes forwarded to the leader and waiting for its answer.
+    public var forwardedWaiting: Int = 0
     /// Snapshot being received (follower) or sent (leader), if any.
     public var snapshotTransfer: SnapshotTransfer?
 

@@ -121,8 +121,7 @@ def test_transfer_leader_on_a_standalone_node(node_factory):
 # --------------------------------------------------------------------------- internal auth
 
 INTERNAL = [
-    ("POST", "/internal/v1/raft/1/messages", b"\x00\x01\x02not-a-batch",
-     "application/octet-stream"),
+    ("GET", "/internal/v1/raft/stream", None, None),
     ("GET", "/internal/v1/raft/1/snapshots/abc123?offset=0&length=16", None, None),
     ("POST", "/internal/v1/cluster/join",
      jdumps({"id": "intruder", "url": "http://127.0.0.1:9", "level": 5}), "application/json"),
@@ -189,22 +188,22 @@ def test_internal_routes_with_the_token_reach_the_handlers(trio):
     before = _state(c, leader)
     auth = {"Authorization": f"Bearer {CLUSTER_TOKEN}"}
     for n in c.nodes:
-        r = n.request("POST", "/internal/v1/raft/1/messages", b"\x00\x01\x02not-a-batch",
-                      dict(auth, **{"Content-Type": "application/octet-stream"}))
-        assert_problem(r, 400, "invalid-request")
+        # the peer stream route: without the upgrade headers 426, without a peer id 400
+        r = n.get("/internal/v1/raft/stream", headers=auth)
+        assert_problem(r, 426, "upgrade-required")
+        assert r.headers.get("upgrade") == "machdb-peer/1", r.describe()
+        r = n.get("/internal/v1/raft/stream",
+                  headers=dict(auth, **{"Connection": "Upgrade", "Upgrade": "machdb-peer/1"}))
+        assert_problem(r, 400, "invalid-header")
         r = n.get("/internal/v1/raft/1/snapshots/abc123?offset=0&length=16", headers=auth)
         assert_problem(r, 404, "not-found")
         r = n.request("POST", "/internal/v1/cluster/join", jdumps({"id": "x"}),
                       dict(auth, **{"Content-Type": "application/json"}))
         assert_problem(r, 400, "invalid-request")
-    # unknown shard: 404; empty batch and bad joins: 400
+    # unknown shard: 404; bad joins: 400
     n = c.nodes[0]
-    r = n.request("POST", "/internal/v1/raft/2/messages", b"\x00",
-                  dict(auth, **{"Content-Type": "application/octet-stream"}))
+    r = n.get("/internal/v1/raft/2/snapshots/abc123", headers=auth)
     assert_problem(r, 404, "not-found")
-    r = n.request("POST", "/internal/v1/raft/1/messages", b"",
-                  dict(auth, **{"Content-Type": "application/octet-stream"}))
-    assert_problem(r, 400, "invalid-request")
     for bad in ({"id": n.node_id, "url": n.url, "level": 1},
                 {"id": "zz", "url": "http://127.0.0.1:9", "level": 9},
                 {"id": "zz", "url": "ftp://127.0.0.1:9", "level": 1},

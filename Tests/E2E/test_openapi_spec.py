@@ -48,7 +48,7 @@ SERVED_ROUTES = {
     ("HEAD", "/admin/v1/scaling/recommendations"),
     # Node-to-node routes (cluster token). The snapshot route is GET only: no HEAD
     # (Route.allowedMethods).
-    ("POST", "/internal/v1/raft/{shard}/messages"),
+    ("GET", "/internal/v1/raft/stream"),
     ("GET", "/internal/v1/raft/{shard}/snapshots/{token}"),
     ("POST", "/internal/v1/cluster/join"),
     ("GET", "/internal/v1/cluster-map"),

@@ -1,31 +1,32 @@
 import Foundation
 import Logging
 import MicroHTTPD
-import PeerTransport
+@testable import PeerTransport
 import RaftCore
 import Synchronization
 import XCTest
 
-/// A real `MicroHTTPD.Server` on a free port serving a `PeerHandler`.
+/// A real `MicroHTTPD.Server` on a loopback port serving a node's internal routes with a
+/// `PeerHandler`: the peer stream upgrade (handed to `transport`, when given) and snapshot chunks.
 final class TestPeer {
     let handler: PeerHandler
     let server: Server
 
-    init(clusterToken: String? = nil, shard: Int = 1, bytesPerSecond: Int? = nil) throws {
-        handler = PeerHandler(clusterToken: clusterToken, shard: shard, bytesPerSecond: bytesPerSecond)
+    /// `port` 0 picks a free one; a fixed port restarts a node where its peers expect it.
+    init(clusterToken: String? = nil, shard: Int = 1, bytesPerSecond: Int? = nil, transport: PeerTransport? = nil,
+         port: UInt16 = 0) throws {
+        handler = PeerHandler(clusterToken: clusterToken, shard: shard, bytesPerSecond: bytesPerSecond, transport: transport)
         var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.threads = 2
+        configuration.port = port
+        configuration.threads = 1
+        configuration.connectionTimeoutSeconds = 30
         server = try Server(configuration: configuration, handler: handler)
     }
 
     var url: String { "http://127.0.0.1:\(server.port)" }
-    var messages: [Message] { handler.messages }
-    var batches: [[Message]] { handler.batches }
 
-    /// Stops the server (answering held requests first).
+    /// Stops the server. Close the transport first: it releases the upgraded streams it reads.
     func stop() {
-        handler.release()
         handler.snapshots.close()
         server.quiesce()
         let deadline = Date().addingTimeInterval(5)
@@ -34,13 +35,12 @@ final class TestPeer {
     }
 }
 
-/// A node's internal routes, as the API will wire them: `POST .../messages` (auth, decode,
-/// record, 204) and `GET .../snapshots/{token}` (served by a `SnapshotServer` on a thread of
-/// its own), plus fault injection for the tests.
+/// A node's internal routes, as the API wires them (`NodeService.raftStream`, `raftSnapshot`):
+/// every request is checked with `InternalAuth` first; `GET /internal/v1/raft/stream` with the
+/// upgrade headers answers 101 and hands the socket to `transport.accept`; `GET .../snapshots/{token}`
+/// serves chunks from a `SnapshotServer` on a thread of its own. Plus fault injection for tests.
 final class PeerHandler: HTTPHandler {
     struct Faults {
-        /// Hold every batch request until `release()` (answering from another thread).
-        var holdBatches = false
         /// Answer 500 to every snapshot request after this many served chunks.
         var failAfterChunks: Int?
         /// Flip one byte in the chunk with this number (0-based).
@@ -48,24 +48,27 @@ final class PeerHandler: HTTPHandler {
     }
 
     struct Recorded {
-        var batches: [[Message]] = []
-        var heldRequests = 0
         var chunksServed = 0
         var snapshotOffsets: [Int64] = []
         var unauthorized = 0
+        /// Streams upgraded, by the dialer's id.
+        var upgrades: [NodeID] = []
+        /// Stream requests answered with another status (426, 400, 404).
+        var refusedUpgrades: [Int] = []
     }
 
     let clusterToken: String?
     let shard: Int
     let snapshots: SnapshotServer
+    let transport: PeerTransport?
     private let files = Mutex<[String: (path: String, size: Int64, checksum: UInt64)]>([:])
     let faults = Mutex(Faults())
     let recorded = Mutex(Recorded())
-    private let gate = DispatchSemaphore(value: 0)
 
-    init(clusterToken: String?, shard: Int, bytesPerSecond: Int?) {
+    init(clusterToken: String?, shard: Int, bytesPerSecond: Int?, transport: PeerTransport?) {
         self.clusterToken = clusterToken
         self.shard = shard
+        self.transport = transport
         snapshots = SnapshotServer(bytesPerSecond: bytesPerSecond)
     }
 
@@ -75,29 +78,14 @@ final class PeerHandler: HTTPHandler {
         files.withLock { $0[token] = (path, size, checksum) }
     }
 
-    /// Stops holding batches and answers those held.
-    func release() {
-        let held = faults.withLock { faults in
-            faults.holdBatches = false
-            return recorded.withLock { recorded in
-                defer { recorded.heldRequests = 0 }
-                return recorded.heldRequests
-            }
-        }
-        for _ in 0..<held { gate.signal() }
-    }
-
-    var messages: [Message] { recorded.withLock { $0.batches.flatMap { $0 } } }
-    var batches: [[Message]] { recorded.withLock { $0.batches } }
-
     func handle(_ request: Request, responder: Responder) {
         guard InternalAuth.check(authorizationHeader: request.header("authorization"), clusterToken: clusterToken) else {
             recorded.withLock { $0.unauthorized += 1 }
             return responder.respond(Response(status: 401, contentType: "text/plain", body: Array("unauthorized".utf8)))
         }
         let segments = request.path.split(separator: "/").map(String.init)
-        if request.method == "POST", request.path == InternalRoutes.messagesPath(shard: shard) {
-            receiveBatch(request, responder: responder)
+        if request.method == "GET", request.path == InternalRoutes.streamPath {
+            openStream(request, responder: responder)
         } else if request.method == "GET", segments.count == 6, segments[4] == "snapshots",
                   request.path == InternalRoutes.snapshotPath(shard: shard, token: segments[5]) {
             serveChunk(token: segments[5], request, responder: responder)
@@ -108,29 +96,20 @@ final class PeerHandler: HTTPHandler {
 
     func bodyTooLarge(_ request: Request, limit: Int) -> Response { Response(status: 413) }
 
-    private func receiveBatch(_ request: Request, responder: Responder) {
-        let messages: [Message]
-        do throws(TransportError) {
-            messages = try MessageBatch.decode(request.body, maxBytes: 16 << 20)
-        } catch {
-            return responder.respond(Response(status: error.status, contentType: "text/plain", body: Array(error.description.utf8)))
+    private func openStream(_ request: Request, responder: Responder) {
+        func refuse(_ status: Int) {
+            recorded.withLock { $0.refusedUpgrades.append(status) }
+            responder.respond(Response(status: status))
         }
-        let hold = faults.withLock { faults in
-            recorded.withLock { recorded in
-                recorded.batches.append(messages)
-                if faults.holdBatches { recorded.heldRequests += 1 }
-            }
-            return faults.holdBatches
+        guard PeerStreamHandshake.isRequested(upgrade: request.header("upgrade"), connection: request.header("connection")) else {
+            return refuse(426)
         }
-        if hold {
-            let gate = self.gate
-            Thread.detachNewThread {
-                gate.wait()
-                responder.respond(Response(status: 204))
-            }
-        } else {
-            responder.respond(Response(status: 204))
-        }
+        guard let peer = PeerStreamHandshake.peerID(request.header(PeerStreamHandshake.peerHeader)) else { return refuse(400) }
+        guard let transport else { return refuse(404) }
+        recorded.withLock { $0.upgrades.append(peer) }
+        responder.respond(Response(status: 101, headers: PeerStreamHandshake.answerHeaders, body: .upgrade { socket in
+            transport.accept(from: peer, descriptor: socket.descriptor, leftover: socket.leftover, release: { socket.close() })
+        }))
     }
 
     private func serveChunk(token: String, _ request: Request, responder: Responder) {
@@ -164,16 +143,19 @@ final class PeerHandler: HTTPHandler {
 }
 
 /// Waits (polling) until `condition` holds or `seconds` pass; fails the test on timeout.
+/// Returns whether the condition held.
+@discardableResult
 func waitUntil(_ what: String, seconds: Double = 5, file: StaticString = #filePath, line: UInt = #line,
-               _ condition: () -> Bool) {
+               _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while !condition() {
         if Date() > deadline {
             XCTFail("timed out after \(seconds) s waiting for \(what)", file: file, line: line)
-            return
+            return false
         }
         usleep(2_000)
     }
+    return true
 }
 
 /// A port nothing listens on (a server bound it, then stopped).
@@ -197,15 +179,8 @@ func appendMessage(from: NodeID = 1, to: NodeID, index: UInt64, payload: Int = 1
             entries: [Entry(term: 3, index: index + 1, data: [UInt8](repeating: UInt8(truncatingIfNeeded: index), count: payload))])
 }
 
-/// Collects the ids passed to `onUnreachable`.
-final class UnreachableLog: Sendable {
-    private let ids = Mutex<[NodeID]>([])
-    func record(_ id: NodeID) { ids.withLock { $0.append(id) } }
-    var all: [NodeID] { ids.withLock { $0 } }
-}
-
 let testLogger: Logger = {
     var logger = Logger(label: "machdb.transport.test")
-    logger.logLevel = ProcessInfo.processInfo.environment["TRANSPORT_TEST_LOG"] == nil ? .warning : .debug
+    logger.logLevel = ProcessInfo.processInfo.environment["TRANSPORT_TEST_LOG"] == nil ? .error : .debug
     return logger
 }()

@@ -6,8 +6,9 @@ import XCTest
 /// inputs, every `Ready` and every step checked by `SafetyChecker`: election safety (one
 /// leader per term over all history), log matching, leader completeness, state machine
 /// safety, commit only by a quorum of voters, learners never campaign and never count,
-/// hard state monotonic across restarts, linearizable ReadIndex; then a healed phase must
-/// make progress.
+/// hard state monotonic across restarts, linearizable ReadIndex, early sends (a leader's
+/// appends, out before its fsync; it may crash in between) depending on nothing unpersisted;
+/// then a healed phase must make progress.
 ///
 /// Environment: `RAFT_SIM_SEEDS=n` seeds (default 1200: about 30 s in a debug build on 2
 /// cores), `RAFT_SIM_BASE_SEED=b` first seed, `RAFT_SIM_STEPS=n` steps per seed,

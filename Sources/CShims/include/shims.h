@@ -26,12 +26,16 @@ struct machdb_mhd_options {
     size_t connection_memory_limit;
 };
 
-/// Starts a daemon with epoll, an internal thread pool and suspend/resume enabled.
+/// Starts a daemon with epoll, an internal thread pool, suspend/resume and upgrades enabled.
 /// URLs and arguments are left percent-encoded (no-op unescape callback): the caller decodes.
 /// Returns NULL on failure (errno may tell why).
 struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *options,
                                     MHD_AccessHandlerCallback handler, void *handler_cls,
                                     MHD_RequestCompletedCallback completed, void *completed_cls);
+
+/// Ends an upgraded connection (MHD_UPGRADE_ACTION_CLOSE): libmicrohttpd closes the socket.
+/// Call exactly once per upgrade. Returns 0, or -1 when libmicrohttpd refused.
+int machdb_mhd_upgrade_close(struct MHD_UpgradeResponseHandle *urh);
 
 /// The port the daemon is bound to (useful after binding port 0), or 0.
 uint16_t machdb_mhd_bound_port(struct MHD_Daemon *daemon);

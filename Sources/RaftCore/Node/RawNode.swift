@@ -3,7 +3,8 @@
 /// Inputs: `tick()`, `step(_:)`, `propose(_:)`, `proposeConfChange(_:)`,
 /// `transferLeadership(to:)`, `readIndex(context:)`, `campaign()`, `reportUnreachable(_:)`,
 /// `reportSnapshot(_:success:)`. Output: `ready()` gathers what to persist, send and apply
-/// (see `Ready` for the order), and `advance(_:)` acknowledges it.
+/// (see `Ready` for the order; the core decides which messages may leave before the
+/// persist, `Ready.earlyMessages`), and `advance(_:)` acknowledges it.
 ///
 /// Ownership: one thread owns a `RawNode` (and drives its storage's writes); the type is
 /// not `Sendable`. No I/O, no clock, no global randomness: the same inputs, seed and storage
@@ -109,6 +110,8 @@ public final class RawNode {
         readyOutstanding = true
         raft.flushProposals()
         var rd = Ready()
+        // What earlier `Ready`s made durable (the caller persisted each before `advance`).
+        let durableHardState = previousHardState
         let soft = raft.softState
         if soft != previousSoftState {
             rd.softState = soft
@@ -127,11 +130,48 @@ public final class RawNode {
         if let last = rd.committedEntries.last {
             raft.log.applying = last.index
         }
-        rd.messages = raft.messages
+        (rd.earlyMessages, rd.messages) = splitEarly(raft.messages, ready: rd, durable: durableHardState)
         raft.messages = []
         rd.readStates = raft.readStates
         raft.readStates = []
         return rd
+    }
+
+    /// Splits `messages` into those that may leave before `ready` is persisted and those
+    /// that must wait (see `Ready`). Early: a leader's `.append` messages, when
+    /// - `ready` changes neither term nor vote, and carries no snapshot. (A single voter
+    ///   becomes candidate and leader in one `Ready`; were its appends out before its term
+    ///   is durable, a crash could let it lead that term again with a different log. Its
+    ///   noop, committed at once, also keeps them back by the next rule; this one does not
+    ///   depend on that.)
+    /// - the message's commit index is at most the last entry persisted before `ready`.
+    ///   With several voters this always holds (the leader's own match counts entries it
+    ///   has not persisted yet, but a commit also needs a follower's acknowledgement of
+    ///   entries sent by an earlier `Ready`, persisted before this one was handed out). A
+    ///   single voter commits its entries as it appends them; an append telling a learner
+    ///   so must wait.
+    ///
+    /// Everything else waits, conservatively: votes and responses promise what `ready`
+    /// persists; heartbeats gain nothing from leaving early (they carry no entries);
+    /// snapshots are reported by the transport after sending (`reportSnapshot`), and
+    /// `timeoutNow` and read-index answers are not on the write path.
+    private func splitEarly(
+        _ messages: [Message], ready: Ready, durable: HardState
+    ) -> (early: [Message], late: [Message]) {
+        let hard = raft.hardState
+        guard raft.role == .leader, ready.snapshot == nil,
+              hard.term == durable.term, hard.vote == durable.vote
+        else { return ([], messages) }
+        let durableLastIndex = ready.entries.first.map { $0.index - 1 } ?? raft.log.lastIndex
+        var early: [Message] = [], late: [Message] = []
+        for m in messages {
+            if m.kind == .append && m.term == hard.term && m.commit <= durableLastIndex {
+                early.append(m)
+            } else {
+                late.append(m)
+            }
+        }
+        return (early, late)
     }
 
     /// Acknowledges that everything in `ready` was persisted, sent and applied.

@@ -2,9 +2,11 @@
 
 /// A seeded, thread-free simulated network of `RawNode`s over `MemoryLogStorage`.
 ///
-/// Messages are queued when a node's `Ready` is processed (after its writes, as the real
-/// runtime must) and delivered one at a time, in any order the test chooses, or dropped,
-/// duplicated, or blocked by a partition. Every `Ready` goes through `SafetyChecker`.
+/// Messages are queued when a node's `Ready` is processed — its `earlyMessages` before its
+/// writes, its `messages` after them, as the real runtime does — and delivered one at a
+/// time, in any order the test chooses, or dropped, duplicated, or blocked by a partition.
+/// Between the early send and the writes the node may crash (`beforePersist`), losing the
+/// `Ready`. Every `Ready` goes through `SafetyChecker`.
 final class Cluster {
     struct Envelope {
         var message: Message
@@ -30,6 +32,11 @@ final class Cluster {
     /// Upper bound on queued messages; beyond it the oldest are lost.
     var networkCapacity = 2_000
     private(set) var messagesDelivered = 0
+    /// Called with each `Ready` once its early messages are in the network, before the
+    /// node persists it; true crashes the node there (the `Ready` is lost; `restart`
+    /// recovers from storage). For fault injection and for tests that look at `Ready`s.
+    var beforePersist: ((SimNode, Ready) -> Bool)?
+    private(set) var crashesBeforePersist = 0
 
     init(seed: UInt64, configure: @escaping (inout Config) -> Void = { _ in }) {
         rng = TestRandom(seed: seed)
@@ -141,11 +148,28 @@ final class Cluster {
 
     func status(_ id: NodeID) -> Status { raw(id).status }
 
-    /// Processes every pending `Ready` of `id`: persist, check, send, apply, advance.
+    /// Processes every pending `Ready` of `id`: send the early messages, (maybe crash,)
+    /// persist, check, send the rest, apply, advance.
     func process(_ id: NodeID) {
         guard let node = nodes[id] else { return }
         while let raw = node.raw, raw.hasReady {
             let rd = raw.ready()
+            if !rd.earlyMessages.isEmpty {
+                checker.willSendEarly(node, rd, raw: raw)
+                // Whatever they reveal as committed must already hold, even if this node
+                // never persists `rd`.
+                let revealed = rd.earlyMessages.map(\.commit).max() ?? 0
+                if revealed > node.highestCommitSeen {
+                    checkCommitQuorum(leader: node, raw: raw, index: revealed)
+                }
+                for m in rd.earlyMessages { network.append(Envelope(message: m)) }
+            }
+            if let beforePersist, beforePersist(node, rd) {
+                crashesBeforePersist += 1
+                crash(id)
+                trimNetwork()
+                return
+            }
             checker.willPersist(node, rd)
             do {
                 if let s = rd.snapshot { try node.storage.applySnapshot(s) }
@@ -162,11 +186,6 @@ final class Cluster {
             for m in rd.messages {
                 network.append(Envelope(message: m))
             }
-            if network.count > networkCapacity {
-                let excess = network.count - networkCapacity
-                for e in network.prefix(excess) { lost(e.message) }
-                network.removeFirst(excess)
-            }
             if let s = rd.snapshot, let data = SimSnapshotData(s.data) {
                 checker.willInstallSnapshot(node, s)
                 node.applied = s.metadata.index
@@ -178,7 +197,18 @@ final class Cluster {
                 checker.answeredRead(node, rs)
             }
             raw.advance(rd)
+            trimNetwork()
         }
+    }
+
+    /// Loses the oldest messages beyond `networkCapacity` (after `advance`: losing a
+    /// snapshot reports it to its sender, which may be the node just processed).
+    private func trimNetwork() {
+        guard network.count > networkCapacity else { return }
+        let excess = network.count - networkCapacity
+        let dropped = network.prefix(excess)
+        network.removeFirst(excess)
+        for e in dropped { lost(e.message) }
     }
 
     /// A leader's commit index is held (persisted) by a quorum of the voters of the

@@ -1,9 +1,11 @@
 import RaftCore
 
-/// One randomized run: a 3- or 5-voter group (sometimes with a learner) under random
-/// deliveries, drops, duplicates, reorders, partitions, crashes/restarts, ticks, proposals,
-/// membership changes, transfers, reads and compactions — then a healed phase that must
-/// make progress. Everything derives from `seed`.
+/// One randomized run: a 3- or 5-voter group (sometimes with a learner), or a single voter
+/// with a learner, under random deliveries, drops, duplicates, reorders, partitions,
+/// crashes/restarts (including a leader crashing after its early appends left and before
+/// it persisted them), ticks, proposals, membership changes, transfers, reads and
+/// compactions — then a healed phase that must make progress. Everything derives from
+/// `seed`.
 final class RandomSchedule {
     struct Outcome {
         var seed: UInt64
@@ -21,6 +23,11 @@ final class RandomSchedule {
     let steps: Int
     let cluster: Cluster
     private var rng: TestRandom
+    /// Decides crashes between a `Ready`'s early send and its persist (its own stream, so
+    /// the hook, called from inside the cluster, does not shift the schedule's choices).
+    private var persistFaults: TestRandom
+    /// Chance, per `Ready` with early messages, that its node crashes before persisting it.
+    private let crashBeforePersistPercent: Int
     private var nextNodeID: NodeID
     private var proposals: UInt64 = 0
     private var readCounter: UInt64 = 0
@@ -37,8 +44,11 @@ final class RandomSchedule {
         self.steps = steps
         self.keepTrace = keepTrace
         var rng = TestRandom(seed: seed)
-        let voterCount = rng.percent(50) ? 3 : 5
-        let withLearner = rng.percent(30)
+        // Sometimes a single voter with a learner: it campaigns, wins and commits alone,
+        // inside one `Ready`, which its early sends must not reveal.
+        let shape = rng.below(100)
+        let voterCount = shape < 10 ? 1 : shape < 55 ? 3 : 5
+        let withLearner = voterCount == 1 || rng.percent(30)
         var attributes: [NodeID: NodeAttributes] = [:]
         let voters = Array(NodeID(1)...NodeID(voterCount))
         let learners: [NodeID] = withLearner ? [NodeID(voterCount + 1)] : []
@@ -72,7 +82,11 @@ final class RandomSchedule {
             c.transferToHigherLevel = handOff
         }
         nextNodeID = NodeID(voterCount + learners.count + 1)
+        crashBeforePersistPercent = [0, 1, 4][rng.below(3)]
+        persistFaults = TestRandom(seed: rng.next())
         self.rng = rng
+        cluster.beforePersist = { [unowned self] node, ready in self.crashBeforePersist(node, ready) }
+        note("crash before persist: \(crashBeforePersistPercent)% of early sends")
         note("voters \(voters) learners \(learners) attrs \(attributes.sorted { $0.key < $1.key }.map { "\($0.key):L\($0.value.level)P\($0.value.priority)\($0.value.autoPromote ? "" : "-")" }) preVote \(preVote) checkQuorum \(checkQuorum) hb \(heartbeat) maxSize \(maxSize) inflight \(inflight) uncommitted \(uncommitted) lag \(lag) handOff \(handOff)")
     }
 
@@ -341,11 +355,24 @@ final class RandomSchedule {
         }
     }
 
+    /// The `Cluster.beforePersist` hook: sometimes kills a node whose early messages are
+    /// already in the network, before it persists their `Ready`.
+    private func crashBeforePersist(_ node: SimNode, _ ready: Ready) -> Bool {
+        guard !ready.earlyMessages.isEmpty else { return false }
+        tally("early sends")
+        guard crashBeforePersistPercent > 0, persistFaults.percent(crashBeforePersistPercent) else { return false }
+        tally("crashes before persist")
+        let lost = ready.entries.last.map { "\(ready.entries.first!.index)...\($0.index)" } ?? "none"
+        note("crash \(node.id) after \(ready.earlyMessages.count) early sends, before persisting (entries \(lost))")
+        return true
+    }
+
     // MARK: Liveness
 
     /// Heals everything and restarts every node: a leader must emerge and commit a new
     /// entry on every member of its configuration.
     private func checkProgressAfterHealing() {
+        cluster.beforePersist = nil
         cluster.heal()
         for node in cluster.nodes.values.sorted(by: { $0.id < $1.id }) where !node.isUp {
             cluster.restart(node.id)

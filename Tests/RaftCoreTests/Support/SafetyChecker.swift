@@ -1,4 +1,4 @@
-import RaftCore
+@testable import RaftCore
 
 /// Checks Raft's safety properties against everything every node ever persisted, applied
 /// or reported, across crashes. A violation is recorded as text (the first one stops the
@@ -47,6 +47,35 @@ final class SafetyChecker {
     }
 
     var ok: Bool { violations.isEmpty }
+
+    // MARK: Sending before persisting
+
+    /// Before `ready.earlyMessages` leave, before the node persists `ready`: they must not
+    /// depend on it (see `Ready`). Each is an append from a leader, of a term and vote
+    /// already in its storage, whose commit index its storage already holds — with the
+    /// same entry the node's log has there.
+    func willSendEarly(_ node: SimNode, _ ready: Ready, raw: RawNode) {
+        guard let stored = try? node.storage.hardState(), let storedLast = try? node.storage.lastIndex() else {
+            fail("node \(node.id): storage unreadable before an early send")
+            return
+        }
+        if raw.softState.role != .leader { fail("node \(node.id) sends early while \(raw.softState.role)") }
+        if ready.snapshot != nil { fail("node \(node.id) sends early with a snapshot to persist") }
+        if stored.vote != node.id { fail("node \(node.id) sends early without its vote for itself persisted (vote \(stored.vote))") }
+        for m in ready.earlyMessages {
+            if m.kind != .append || m.from != node.id {
+                fail("node \(node.id) sends a \(m.kind) from \(m.from) early")
+            }
+            if m.term != stored.term {
+                fail("node \(node.id) sends an append of term \(m.term) early, its persisted term is \(stored.term)")
+            }
+            if m.commit > storedLast {
+                fail("node \(node.id) sends commit \(m.commit) early, it persisted only up to \(storedLast)")
+            } else if m.commit > 0, let t = try? node.storage.term(at: m.commit), t != raw.raft.log.term(at: m.commit) {
+                fail("node \(node.id) sends commit \(m.commit) early, its stored entry there is not its log's")
+            }
+        }
+    }
 
     // MARK: Persisting a Ready
 

@@ -1,0 +1,131 @@
+import PeerTransport
+import RaftCore
+import Storage
+import Sync
+import Synchronization
+
+/// Who leads the group, as this node knows it now.
+public struct Leadership: Sendable, Equatable {
+    /// The leader's Raft id, node id and URL; nil when none is known.
+    public var leader: NodeID?
+    public var leaderNodeID: String?
+    public var leaderURL: String?
+    /// This node leads.
+    public var isSelf = false
+    public var term: UInt64 = 0
+}
+
+extension Replica {
+    /// Who leads now (cheap: no copy of the full status).
+    public var leader: Leadership { leadership.withLock { $0 } }
+
+    /// Sends `command` to the leader `leader` as a proposal over the peer stream and answers
+    /// with the result it applied there. `completion` runs on a transport thread (or here):
+    /// - `notLeader`, `notSent`, `overloaded`, `stopped`, `rejected`: nothing happened;
+    /// - `timeout`: no answer in time (the proposal timeout plus a margin) — unknown outcome.
+    public func forward(_ command: WriteCommand, to leader: NodeID,
+                        completion: @escaping @Sendable (Result<ForwardedWrite, ReplicaError>) -> Void) {
+        if stopped { return completion(.failure(.stopped)) }
+        let decoded: PendingCalls.Completion = { result in completion(result.flatMap(ForwardedProposal.outcome(of:))) }
+        guard let id = calls.register(peer: leader, timeoutMilliseconds: configuration.proposalTimeoutMilliseconds + 1_000,
+                                      completion: decoded) else {
+            return completion(.failure(.overloaded("\(calls.capacity) writes waiting for the leader")))
+        }
+        if !transport.call(leader, id: id, shard: configuration.shard, payload: ForwardedProposal.call(command)) {
+            calls.complete(id, .failure(.notSent))
+        }
+    }
+
+    /// A peer forwarded a write: propose it here (if this node leads) and reply with the outcome.
+    func serveCall(id: UInt64, payload: [UInt8], from peer: NodeID) {
+        let transport = self.transport, nodeID = configuration.nodeID
+        let leadership = leader
+        guard leadership.isSelf else {
+            // Not the leader: say so at once, without a trip through the Raft thread.
+            let answer: Result<CommandResult, ReplicaError> = .failure(.notLeader(leaderURL: leadership.leaderURL))
+            return transport.reply(peer, id: id, payload: ForwardedProposal.reply(answer, servedBy: nodeID))
+        }
+        guard let command = ForwardedProposal.command(from: payload) else {
+            let answer: Result<CommandResult, ReplicaError> = .failure(.rejected("undecodable forwarded write"))
+            return transport.reply(peer, id: id, payload: ForwardedProposal.reply(answer, servedBy: nodeID))
+        }
+        propose(command) { result in
+            transport.reply(peer, id: id, payload: ForwardedProposal.reply(result, servedBy: nodeID))
+        }
+    }
+}
+
+/// The node's `PeerInbox`: hands each shard's Raft traffic and forwarded writes to that
+/// shard's replica, other calls to the request handler (requests relayed between nodes), and
+/// replies to whoever waits for them (by call id range).
+public final class PeerRouter: PeerInbox {
+    public typealias CallHandler = @Sendable (_ id: UInt64, _ payload: [UInt8], _ from: NodeID) -> Void
+
+    /// Requests this node relayed to others over the streams; ids from 2^63 (forwarded writes
+    /// use the low range).
+    public let relays: PendingCalls
+    private let groups = Mutex<[Int: Replica]>([:])
+    private let handler = Mutex<CallHandlerBox?>(nil)
+
+    public init(maxRelays: Int = 8_192) {
+        relays = PendingCalls(capacity: maxRelays, firstID: PeerRouter.relayIDBase, name: "relayed-calls")
+    }
+
+    static let relayIDBase: UInt64 = 1 << 63
+
+    /// Routes `replica.configuration.shard`'s traffic to `replica` (replacing any earlier one).
+    public func register(_ replica: Replica) {
+        groups.withLock { $0[replica.configuration.shard] = replica }
+    }
+
+    /// Where calls that are not forwarded writes go (payload tag other than 1).
+    public func handleCalls(_ handler: @escaping CallHandler) {
+        let box = CallHandlerBox(handler)
+        self.handler.withLock { $0 = box }
+    }
+
+    private func replica(_ shard: Int) -> Replica? { groups.withLock { $0[shard] } }
+    private var all: [Replica] { groups.withLock { Array($0.values) } }
+
+    public func deliver(_ messages: [Message], shard: Int, from: NodeID) {
+        replica(shard)?.deliver(messages)
+    }
+
+    public func call(id: UInt64, shard: Int, payload: [UInt8], from: NodeID) {
+        if payload.first == ForwardedProposal.tag {
+            replica(shard)?.serveCall(id: id, payload: payload, from: from)  // no replica: the caller times out
+        } else {
+            handler.withLock { $0 }?.call(id, payload, from)
+        }
+    }
+
+    public func reply(id: UInt64, payload: [UInt8], from: NodeID) {
+        if id >= Self.relayIDBase { return relays.complete(id, from: from, .success(payload)) }
+        for replica in all { replica.calls.complete(id, from: from, .success(payload)) }
+    }
+
+    public func unreachable(_ peer: NodeID) {
+        for replica in all { replica.reportUnreachable(peer) }
+    }
+
+    public func linkLost(_ peer: NodeID) {
+        relays.fail(peer: peer, .timeout)
+        for replica in all { replica.calls.fail(peer: peer, .timeout) }
+    }
+
+    public func callsNotSent(_ ids: [UInt64], to peer: NodeID) {
+        for id in ids {
+            if id >= Self.relayIDBase { relays.complete(id, from: peer, .failure(.notSent)); continue }
+            for replica in all { replica.calls.complete(id, from: peer, .failure(.notSent)) }
+        }
+    }
+
+    /// Stops the relay timer and fails relays still waiting (unknown outcome).
+    public func close() { relays.close() }
+}
+
+/// A call handler, boxed (a closure kept directly in a `Mutex` is re-thunked on every access).
+final class CallHandlerBox: Sendable {
+    let call: PeerRouter.CallHandler
+    init(_ call: @escaping PeerRouter.CallHandler) { self.call = call }
+}
