@@ -47,6 +47,12 @@ let package = Package(
             "RaftCore", "Storage", "PeerTransport", "Sync", "Sharding",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The cluster supervisor: Raft mode and joins, the replicated cluster map, the topology
+        // controller, relays between nodes. Below the API, which routes requests to it.
+        .target(name: "Cluster", dependencies: [
+            "Curl", "JSON", "RaftCore", "Replica", "Storage", "PeerTransport", "Sync", "Topology",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         // Layer 4: edges. The Load Manager's gateway pieces (admission, upstream limits,
         // measurement, the operator hook) sit under the API that wires them to routes.
@@ -56,13 +62,13 @@ let package = Package(
         ]),
         .target(name: "API", dependencies: [
             "MicroHTTPD", "JSON", "Storage", "Sharding", "Sync", "Replica", "PeerTransport", "RaftCore", "Curl", "Topology",
-            "LoadManager", "Scaling",
+            "LoadManager", "Scaling", "Cluster",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // Layer 5: the executable.
         .executableTarget(name: "machdb", dependencies: [
-            "API", "Storage", "MicroHTTPD", "Curl", "JSON", "Topology", "LoadManager", "Digest", "Sync", "Scaling",
+            "API", "Cluster", "Storage", "MicroHTTPD", "Curl", "JSON", "Topology", "LoadManager", "Digest", "Sync", "Scaling",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -7,7 +7,7 @@
 #
 #   bench/lm.sh [RESULTS.jsonl]
 # Environment: MIXES ["write read"]  CONNS [64]  REPEATS [3]  DURATION [15]  WARMUP [3]
-#              KEYS [10000]  PORT [18180]
+#              KEYS [10000]  PORT [18180]  MACHDB_BIN [the release build]
 # Summarize:  python3 bench/summarize.py RESULTS.jsonl
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,8 +26,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 mkdir -p "$(dirname "$OUT")" "$WORK"
 "$ROOT/scripts/setup" --bench
-(cd "$ROOT" && swift build -c release --product machdb 2>&1 | tail -n 1)
-BIN="$ROOT/.build/release/machdb"
+if [[ -z ${MACHDB_BIN:-} ]]; then (cd "$ROOT" && swift build -c release --product machdb 2>&1 | tail -n 1); fi
+BIN=${MACHDB_BIN:-"$ROOT/.build/release/machdb"}
 
 pids=()
 stop_nodes() {

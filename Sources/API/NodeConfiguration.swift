@@ -1,3 +1,4 @@
+import Cluster
 import LoadManager
 /// Settings of the API edge of one node. The executable fills it from flags; defaults are
 /// the documented ones (docs/API.md).

@@ -1,3 +1,4 @@
+import Cluster
 import Curl
 import Foundation
 import JSON

@@ -1,3 +1,4 @@
+import Cluster
 import JSON
 import LoadManager
 import Logging

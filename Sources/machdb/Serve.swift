@@ -1,3 +1,4 @@
+import Cluster
 import API
 import ArgumentParser
 import Foundation

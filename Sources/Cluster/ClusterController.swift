@@ -42,17 +42,17 @@ public final class ClusterController: Sendable {
         case raft(Replica)
     }
 
-    let configuration: ClusterConfiguration
-    let store: Store
+    public let configuration: ClusterConfiguration
+    public let store: Store
     let logger: Logger
-    let transport: PeerTransport
+    public let transport: PeerTransport
     /// Hands what the transport receives to this node's Raft groups.
-    let router = PeerRouter()
-    let snapshotServer: SnapshotServer
-    let forwarder: Forwarder
-    let maps: MapView
+    public let router = PeerRouter()
+    public let snapshotServer: SnapshotServer
+    public let forwarder: Forwarder
+    public let maps: MapView
     private let topologyState = Mutex<TopologyController?>(nil)
-    var topology: TopologyController? { topologyState.withLock { $0 } }
+    public var topology: TopologyController? { topologyState.withLock { $0 } }
     private let modeState = Mutex<Mode>(.standalone)
     private let snapshots = Mutex<SnapshotFiles?>(nil)
 
@@ -122,7 +122,7 @@ public final class ClusterController: Sendable {
     }
 
     /// The snapshot file registered under `token`, for the internal snapshot route.
-    func snapshotFile(token: String) -> (path: String, size: Int64, checksum: UInt64)? {
+    public func snapshotFile(token: String) -> (path: String, size: Int64, checksum: UInt64)? {
         snapshots.withLock { $0 }?.file(token: token)
     }
 
@@ -175,12 +175,12 @@ public struct ClusterError: Error, Sendable, CustomStringConvertible {
 }
 
 extension Member {
-    init?(json: JSON) {
+    public init?(json: JSON) {
         guard let id = json["id"]?.stringValue, let url = json["url"]?.stringValue else { return nil }
         self.init(id: id, raftID: RaftID.of(id), url: url, level: Int(json["level"]?.intValue ?? 1), joinedAtIndex: 0)
     }
 
-    var json: JSON {
+    public var json: JSON {
         .object([("id", .string(id)), ("url", .string(url)), ("level", .int(level))])
     }
 }

@@ -20,8 +20,8 @@ import Topology
 /// deposed leader cannot overwrite a newer map), then executes the plan's actions in order
 /// until one is accepted (Raft takes one membership change at a time; the next round
 /// re-plans from what happened). Followers do nothing: they apply the map from the log.
-final class TopologyController: Sendable {
-    let settings: TopologySettings
+public final class TopologyController: Sendable {
+    public let settings: TopologySettings
     let store: Store
     let cluster: ClusterController
     let logger: Logger
@@ -31,7 +31,7 @@ final class TopologyController: Sendable {
     private let wake = ConditionLock()
     private let finished = Atomic<Bool>(false)
     /// Set once this node learns that the group removed it (see `checkMembership`).
-    let removed = Atomic<Bool>(false)
+    public let removed = Atomic<Bool>(false)
     private let lastMembershipCheck = Atomic<UInt64>(0)
 
     init(settings: TopologySettings, store: Store, cluster: ClusterController, logger: Logger) {
@@ -59,11 +59,11 @@ final class TopologyController: Sendable {
     }
 
     /// Runs a round now (a join or a leave request was accepted).
-    func nudge() { wake.withLock { wake.broadcast() } }
+    public func nudge() { wake.withLock { wake.broadcast() } }
 
     /// Marks `node` as leaving: the next rounds move its roles away, hand leadership off if
     /// it leads, then remove it from the group. Leader only.
-    func requestLeave(_ node: String) {
+    public func requestLeave(_ node: String) {
         _ = leaveRequests.withLock { $0.insert(node) }
         nudge()
     }
@@ -136,7 +136,7 @@ final class TopologyController: Sendable {
     /// The stored map, or a fresh one for a group that has none yet (just formed). A fresh
     /// map starts past version 1, the single node's own Mach I map, so watchers of that one
     /// see the change.
-    func currentMap() -> ClusterMap {
+    public func currentMap() -> ClusterMap {
         guard let stored = store.clusterMap else { return ClusterMap.empty.with(version: 1) }
         do {
             return try ClusterMap(json: JSON.parse(stored.body))
@@ -222,14 +222,14 @@ public struct TopologySettings: Sendable {
 
     public init() {}
 
-    public func validate() throws(ConfigurationError) {
+    public func validate() throws(ClusterError) {
         do {
             try policy.validate()
         } catch {
-            throw ConfigurationError(message: "\(error)")
+            throw ClusterError(message: "\(error)")
         }
-        guard failureTimeoutMilliseconds >= 200 else { throw ConfigurationError(message: "failure timeout must be at least 200 ms") }
-        guard (10...60_000).contains(intervalMilliseconds) else { throw ConfigurationError(message: "topology interval must be 10...60000 ms") }
+        guard failureTimeoutMilliseconds >= 200 else { throw ClusterError(message: "failure timeout must be at least 200 ms") }
+        guard (10...60_000).contains(intervalMilliseconds) else { throw ClusterError(message: "topology interval must be 10...60000 ms") }
     }
 }
 

@@ -7,8 +7,8 @@ import Synchronization
 /// default: a single one was the Load Manager's bottleneck), many transfers in flight, a
 /// keep-alive connection pool per peer, and bounded queues of requests not yet started.
 /// Requests are spread round robin. Completions run on an I/O thread and must stay short.
-final class Forwarder: Sendable {
-    typealias Completion = @Sendable (Result<ClientResponse, CurlError>) -> Void
+public final class Forwarder: Sendable {
+    public typealias Completion = @Sendable (Result<ClientResponse, CurlError>) -> Void
     private let clients: [MultiClient]
     private let turn = Atomic<UInt>(0)
 
@@ -25,15 +25,15 @@ final class Forwarder: Sendable {
     }
 
     /// Queues `request`; false when the queue is full.
-    func send(_ request: ClientRequest, completion: @escaping Completion) -> Bool {
+    public func send(_ request: ClientRequest, completion: @escaping Completion) -> Bool {
         let index = Int(turn.wrappingAdd(1, ordering: .relaxed).newValue % UInt(clients.count))
         return clients[index].submit(request, completion: completion)
     }
 
     /// Requests queued and not yet started.
-    var depth: Int { clients.reduce(0) { $0 + $1.queued } }
+    public var depth: Int { clients.reduce(0) { $0 + $1.queued } }
     /// Requests in flight.
-    var inFlight: Int { clients.reduce(0) { $0 + $1.inFlight } }
+    public var inFlight: Int { clients.reduce(0) { $0 + $1.inFlight } }
 
-    func close() { for client in clients { client.shutdown() } }
+    public func close() { for client in clients { client.shutdown() } }
 }

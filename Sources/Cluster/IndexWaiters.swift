@@ -3,8 +3,8 @@ import Sync
 
 /// Readers parked until the node has applied a given index (`X-Machdb-Min-Index`), each with
 /// a deadline. Bounded; callbacks run outside the lock, on the applying or the timer thread.
-final class IndexWaiters: @unchecked Sendable {
-    typealias Callback = @Sendable (_ reached: Bool) -> Void
+public final class IndexWaiters: @unchecked Sendable {
+    public typealias Callback = @Sendable (_ reached: Bool) -> Void
     private struct Waiter {
         let index: UInt64
         let deadline: UInt64
@@ -15,9 +15,9 @@ final class IndexWaiters: @unchecked Sendable {
     private var waiters: [Waiter] = []
     private var lastApplied: UInt64
     private var closed = false
-    let capacity: Int
+    public let capacity: Int
 
-    init(capacity: Int, appliedIndex: UInt64) {
+    public init(capacity: Int, appliedIndex: UInt64) {
         self.capacity = capacity
         lastApplied = appliedIndex
         let thread = Thread { [weak self] in self?.expireLoop() }
@@ -25,12 +25,12 @@ final class IndexWaiters: @unchecked Sendable {
         thread.start()
     }
 
-    var count: Int { lock.withLock { waiters.count } }
+    public var count: Int { lock.withLock { waiters.count } }
 
-    enum Registration { case reached, waiting, full }
+    public enum Registration: Sendable { case reached, waiting, full }
 
     /// Registers a wait for `index`; `.reached` means it is applied already (no callback).
-    func wait(for index: UInt64, deadline: UInt64, callback: @escaping Callback) -> Registration {
+    public func wait(for index: UInt64, deadline: UInt64, callback: @escaping Callback) -> Registration {
         lock.withLock {
             if lastApplied >= index { return .reached }
             guard !closed, waiters.count < capacity else { return .full }
@@ -41,7 +41,7 @@ final class IndexWaiters: @unchecked Sendable {
     }
 
     /// The node applied everything up to `index`.
-    func applied(_ index: UInt64) {
+    public func applied(_ index: UInt64) {
         let ready: [Waiter] = lock.withLock {
             lastApplied = max(lastApplied, index)
             guard !waiters.isEmpty else { return [] }
@@ -53,7 +53,7 @@ final class IndexWaiters: @unchecked Sendable {
     }
 
     /// Fails every waiter and stops the timer thread.
-    func close() {
+    public func close() {
         let all: [Waiter] = lock.withLock {
             closed = true
             defer { waiters.removeAll() }

@@ -9,14 +9,14 @@ import Topology
 ///
 /// A single node (no Raft log) shows the Mach I map of itself; a group member shows the map
 /// last applied from the log (the founder's Mach I map until the first one is applied).
-final class MapView: Sendable {
+public final class MapView: Sendable {
     /// The map applied from the log; nil until the first one (a single node, a new group, a
     /// node still joining).
     private let current: Mutex<ClusterMap?>
     /// Parked long-polls, keyed by the map version they wait to pass.
-    let waiters: IndexWaiters
+    public let waiters: IndexWaiters
     private let logger: Logger
-    let standalone: ClusterMap
+    public let standalone: ClusterMap
 
     init(standalone: ClusterMap, stored: StoredClusterMap?, logger: Logger) {
         self.standalone = standalone
@@ -27,10 +27,10 @@ final class MapView: Sendable {
     }
 
     /// The latest map applied here, if any.
-    var replicated: ClusterMap? { current.withLock { $0 } }
+    public var replicated: ClusterMap? { current.withLock { $0 } }
 
     /// The latest map applied here, else this node's own Mach I map.
-    var map: ClusterMap { replicated ?? standalone }
+    public var map: ClusterMap { replicated ?? standalone }
 
     /// A newer map was applied (Raft thread): decode it, release the long-polls.
     func applied(_ stored: StoredClusterMap) {
