@@ -100,22 +100,14 @@ struct StreamSender: Sendable {
 
     /// Appends the wire form of `frames` (after injected faults); returns the Raft messages in it.
     private func encode(_ frames: [PeerFrame], into buffer: inout [UInt8]) -> Int {
-        let faults = hooks.faults
+        let faults = hooks.faults.active ? hooks.faults : nil
+        if let delay = faults?.delayMilliseconds, delay > 0 { _ = link.pause(nanoseconds: UInt64(delay) * 1_000_000) }
         var messages = 0
-        if faults.active {
-            let delay = faults.delayMilliseconds
-            if delay > 0 { _ = link.pause(nanoseconds: UInt64(delay) * 1_000_000) }
-            for frame in frames {
-                for _ in 0..<faults.copies(of: frame, to: link.id) {
-                    frame.encode(into: &buffer)
-                    if case let .messages(_, batch) = frame { messages += batch.count }
-                }
-            }
-            return messages
-        }
         for frame in frames {
-            frame.encode(into: &buffer)
-            if case let .messages(_, batch) = frame { messages += batch.count }
+            for _ in 0..<(faults?.copies(of: frame, to: link.id) ?? 1) {
+                frame.encode(into: &buffer)
+                if case let .messages(_, batch) = frame { messages += batch.count }
+            }
         }
         return messages
     }

@@ -54,6 +54,13 @@ public final class PendingCalls: Sendable {
 
     public var count: Int { state.withLock { $0.pending.count } }
 
+    /// The first id of shard `shard`'s forwarded writes: each shard's calls have their own
+    /// range (2^40 ids), below the relays' (from 2^63).
+    public static func firstID(shard: Int) -> UInt64 { UInt64(shard) << 40 | 1 }
+
+    /// The shard whose range holds call `id` (see `firstID(shard:)`).
+    public static func shard(ofCall id: UInt64) -> Int { Int(id >> 40) }
+
     /// Fails every call waiting on `peer` with `error` (its link broke: outcome unknown).
     public func fail(peer: NodeID, _ error: ReplicaError) {
         let lost: [Pending] = state.withLock { state in

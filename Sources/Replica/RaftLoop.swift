@@ -121,7 +121,7 @@ final class RaftLoop {
                 logger.critical("raft storage failed; stopping", metadata: ["error": "\(error)"])
                 fatalError("raft storage failed: \(error)")
             }
-            replica.answerer.submit(answers)
+            replica.answer(answers)
             answers = []
             // Status is for routing, views and shutdown: a few milliseconds stale is fine, and
             // building it on every turn under load costs more than the turn itself.
@@ -141,7 +141,7 @@ final class RaftLoop {
         for transfer in transfers { answer(transfer.completion, .failure(.stopped)) }
         pending = [:]
         reads = [:]
-        replica.answerer.submit(answers)
+        replica.answer(answers)
         answers = []
         logger.info("raft stopped", metadata: ["applied": "\(raftStore.appliedIndex)"])
     }
@@ -171,9 +171,7 @@ final class RaftLoop {
     private func handle(_ input: ReplicaInput, mailbox: Mailbox) {
         switch input {
         case let .propose(command, deadline, completion):
-            guard pending.count < configuration.maxPendingProposals else {
-                return answer(completion, .failure(.overloaded("\(pending.count) proposals pending")))
-            }
+            // Bounded before it got here: `Replica.propose` admits at most `maxPendingProposals`.
             sequence += 1
             let proposal = ProposalID(node: configuration.raftID, sequence: sequence)
             do {
@@ -415,9 +413,7 @@ final class RaftLoop {
     private func publishLeadership() {
         let soft = node.softState
         let value = Leadership(
-            leader: soft.leader,
-            leaderNodeID: soft.leader.flatMap { $0 == configuration.raftID ? configuration.nodeID : directory[$0]?.id },
-            leaderURL: leaderURL(), isSelf: soft.role == .leader, term: node.hardState.term)
+            leader: soft.leader, leaderURL: leaderURL(), isSelf: soft.role == .leader, term: node.hardState.term)
         replica?.leadership.withLock { $0 = value }
     }
 

@@ -6,9 +6,8 @@ import Synchronization
 
 /// Who leads the group, as this node knows it now.
 public struct Leadership: Sendable, Equatable {
-    /// The leader's Raft id, node id and URL; nil when none is known.
+    /// The leader's Raft id and URL; nil when none is known.
     public var leader: NodeID?
-    public var leaderNodeID: String?
     public var leaderURL: String?
     /// This node leads.
     public var isSelf = false
@@ -62,7 +61,7 @@ public final class PeerRouter: PeerInbox {
     public typealias CallHandler = @Sendable (_ id: UInt64, _ payload: [UInt8], _ from: NodeID) -> Void
 
     /// Requests this node relayed to others over the streams; ids from 2^63 (forwarded writes
-    /// use the low range).
+    /// use `PendingCalls.firstID(shard:)` per shard, so a reply finds its waiter by id alone).
     public let relays: PendingCalls
     private let groups = Mutex<[Int: Replica]>([:])
     private let handler = Mutex<CallHandlerBox?>(nil)
@@ -100,8 +99,12 @@ public final class PeerRouter: PeerInbox {
     }
 
     public func reply(id: UInt64, payload: [UInt8], from: NodeID) {
-        if id >= Self.relayIDBase { return relays.complete(id, from: from, .success(payload)) }
-        for replica in all { replica.calls.complete(id, from: from, .success(payload)) }
+        waiters(of: id)?.complete(id, from: from, .success(payload))
+    }
+
+    /// The registry call `id` was made from: relays, or the forwarded writes of its shard.
+    private func waiters(of id: UInt64) -> PendingCalls? {
+        id >= Self.relayIDBase ? relays : replica(PendingCalls.shard(ofCall: id))?.calls
     }
 
     public func unreachable(_ peer: NodeID) {
@@ -114,10 +117,7 @@ public final class PeerRouter: PeerInbox {
     }
 
     public func callsNotSent(_ ids: [UInt64], to peer: NodeID) {
-        for id in ids {
-            if id >= Self.relayIDBase { relays.complete(id, from: peer, .failure(.notSent)); continue }
-            for replica in all { replica.calls.complete(id, from: peer, .failure(.notSent)) }
-        }
+        for id in ids { waiters(of: id)?.complete(id, from: peer, .failure(.notSent)) }
     }
 
     /// Stops the relay timer and fails relays still waiting (unknown outcome).

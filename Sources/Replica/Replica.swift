@@ -22,8 +22,8 @@ public final class Replica: Sendable {
     let leadership = Mutex(Leadership())
     let logger: Logger
     let transport: PeerTransport
-    /// Completions of proposals, reads and requests, off the Raft thread.
-    let answerer: Answerer
+    /// Runs completions of proposals, reads and requests off the Raft thread, in order.
+    private let answerer: WorkerPool
     /// Writes forwarded to the leader and waiting for its answer.
     let calls: PendingCalls
     /// Proposals accepted and not yet answered (bounded by `maxPendingProposals`).
@@ -41,8 +41,9 @@ public final class Replica: Sendable {
         self.logger = logger
         self.transport = transport
         mailbox = Mailbox(peerCapacity: configuration.peerLaneCapacity, capacity: configuration.mailboxCapacity)
-        answerer = Answerer(name: "raft-answers")
-        calls = PendingCalls(capacity: configuration.maxForwardedWrites, name: "forwarded-writes")
+        answerer = WorkerPool(name: "raft-answers", threads: 1, capacity: 65_536)
+        calls = PendingCalls(capacity: configuration.maxForwardedWrites, firstID: PendingCalls.firstID(shard: configuration.shard),
+                             name: "forwarded-writes")
         let loop: RaftLoop
         do {
             loop = try RaftLoop(configuration: configuration, raftStore: raftStore, transport: transport,
@@ -64,6 +65,13 @@ public final class Replica: Sendable {
     }
 
     var stopped: Bool { stoppedFlag.load(ordering: .relaxed) }
+
+    /// Hands one Raft turn's completions to the answer thread (run here when its queue is full
+    /// or closed: never lost).
+    func answer(_ batch: [@Sendable () -> Void]) {
+        guard !batch.isEmpty else { return }
+        if !answerer.submit({ for answer in batch { answer() } }) { for answer in batch { answer() } }
+    }
 
     /// The latest published status.
     public var status: ReplicaStatus { published.withLock { $0 } }

@@ -163,12 +163,7 @@ final class EarlySendTests: XCTestCase {
     /// leader that holds them commits them, and the old leader catches up after restarting.
     func testLeaderCrashAfterEarlySendKeepsEntriesFollowersHold() throws {
         let c = Cluster(seed: 66, voters: [1, 2, 3])
-        c.elect(1)
-        c.propose(1, "a")
-        crashAtNextEarlySend(c, of: 1)
-        let p = try c.raw(1).propose(Array("b".utf8))
-        c.process(1)
-        XCTAssertFalse(c.nodes[1]!.isUp)
+        let p = try crashLeaderAfterEarlySend(c)
         XCTAssertEqual(c.crashesBeforePersist, 1)
         XCTAssertLessThan(try c.nodes[1]!.storage.lastIndex(), p.index, "the leader never persisted b")
         c.deliverAll()
@@ -188,12 +183,7 @@ final class EarlySendTests: XCTestCase {
     /// committed, and a leader elected without it overwrites it.
     func testLeaderCrashAfterEarlySendLosesUncommittedEntry() throws {
         let c = Cluster(seed: 67, voters: [1, 2, 3]) { $0.preVote = false }
-        c.elect(1)
-        c.propose(1, "a")
-        crashAtNextEarlySend(c, of: 1)
-        let p = try c.raw(1).propose(Array("b".utf8))
-        c.process(1)
-        XCTAssertFalse(c.nodes[1]!.isUp)
+        let p = try crashLeaderAfterEarlySend(c)
         let toThree = try XCTUnwrap(c.network.firstIndex { $0.message.to == 3 && $0.message.kind == .append })
         c.drop(at: toThree)
         c.deliverAll()
@@ -207,6 +197,18 @@ final class EarlySendTests: XCTestCase {
         c.run(rounds: 3)
         for id in [NodeID(1), 2, 3] { XCTAssertEqual(c.appliedStrings(id), ["a", "c"], "node \(id)") }
         c.assertSafe()
+    }
+
+    /// Node 1 leads and commits "a", then sends its append of "b" early and crashes before
+    /// persisting it; returns where "b" landed.
+    private func crashLeaderAfterEarlySend(_ c: Cluster) throws -> LogPosition {
+        c.elect(1)
+        c.propose(1, "a")
+        crashAtNextEarlySend(c, of: 1)
+        let p = try c.raw(1).propose(Array("b".utf8))
+        c.process(1)
+        XCTAssertFalse(c.nodes[1]!.isUp)
+        return p
     }
 
     private func crashAtNextEarlySend(_ c: Cluster, of id: NodeID) {
