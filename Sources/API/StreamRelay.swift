@@ -11,7 +11,7 @@ import Sync
 /// frame carrying the response (docs/ARCHITECTURE.md, "The gateway hop").
 ///
 /// Call payload: tag 2, method, path, query pairs, header pairs, body. Reply payload: status
-/// (u16), header pairs, body. Strings and byte strings are u32-length-prefixed (little endian).
+/// (u16), header pairs, body. Laid out with `Wire`.
 enum StreamRelay {
     static let tag: UInt8 = 2
 
@@ -19,17 +19,17 @@ enum StreamRelay {
                      headers: [(name: String, value: String)], body: [UInt8]) -> [UInt8] {
         var out: [UInt8] = [tag]
         out.reserveCapacity(96 + path.utf8.count + body.count)
-        write(method, &out)
-        write(path, &out)
-        write(query, &out)
-        write(headers, &out)
-        write(bytes: body, &out)
+        Wire.append(method, to: &out)
+        Wire.append(path, to: &out)
+        Wire.append(pairs: query, to: &out)
+        Wire.append(pairs: headers, to: &out)
+        Wire.append(bytes: body, to: &out)
         return out
     }
 
     static func request(from payload: [UInt8]) -> Request? {
         guard payload.first == tag else { return nil }
-        var reader = Reader(data: payload, position: 1)
+        var reader = Wire.Reader(payload, from: 1)
         guard let method = reader.string(), let path = reader.string(), let query = reader.pairs(),
               let headers = reader.pairs(), let body = reader.bytes(), reader.atEnd else { return nil }
         return Request(method: method, path: path, headers: headers.map { ($0.name.lowercased(), $0.value) },
@@ -39,79 +39,18 @@ enum StreamRelay {
     /// The reply for `response`; nil for a body that is not in memory (a file).
     static func reply(_ response: Response) -> [UInt8]? {
         guard case let .bytes(body) = response.body else { return nil }
-        var out: [UInt8] = [UInt8(truncatingIfNeeded: response.status), UInt8(truncatingIfNeeded: response.status >> 8)]
+        var out: [UInt8] = []
         out.reserveCapacity(64 + body.count)
-        write(response.headers, &out)
-        write(bytes: body, &out)
+        Wire.append(UInt16(truncatingIfNeeded: response.status), to: &out)
+        Wire.append(pairs: response.headers, to: &out)
+        Wire.append(bytes: body, to: &out)
         return out
     }
 
     static func response(from payload: [UInt8]) -> ClientResponse? {
-        guard payload.count >= 2 else { return nil }
-        var reader = Reader(data: payload, position: 2)
-        guard let headers = reader.pairs(), let body = reader.bytes(), reader.atEnd else { return nil }
-        return ClientResponse(status: Int(payload[0]) | Int(payload[1]) << 8,
-                              headers: headers.map { ($0.name.lowercased(), $0.value) }, body: body)
-    }
-
-    private static func write(_ value: UInt32, _ out: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static func write(bytes: [UInt8], _ out: inout [UInt8]) {
-        write(UInt32(bytes.count), &out)
-        out.append(contentsOf: bytes)
-    }
-
-    private static func write(_ text: String, _ out: inout [UInt8]) {
-        write(UInt32(text.utf8.count), &out)
-        out.append(contentsOf: text.utf8)
-    }
-
-    private static func write(_ pairs: [(name: String, value: String)], _ out: inout [UInt8]) {
-        write(UInt32(pairs.count), &out)
-        for (name, value) in pairs {
-            write(name, &out)
-            write(value, &out)
-        }
-    }
-
-    private struct Reader {
-        let data: [UInt8]
-        var position: Int
-
-        var atEnd: Bool { position == data.count }
-
-        mutating func u32() -> Int? {
-            guard data.count - position >= 4 else { return nil }
-            var value = 0
-            for i in 0..<4 { value |= Int(data[position + i]) << (8 * i) }
-            position += 4
-            return value
-        }
-
-        mutating func bytes() -> [UInt8]? {
-            guard let count = u32(), data.count - position >= count else { return nil }
-            defer { position += count }
-            return Array(data[position..<position + count])
-        }
-
-        mutating func string() -> String? {
-            guard let count = u32(), data.count - position >= count else { return nil }
-            defer { position += count }
-            return String(validating: data[position..<position + count], as: UTF8.self)
-        }
-
-        mutating func pairs() -> [(name: String, value: String)]? {
-            guard let count = u32(), count <= (data.count - position) / 8 else { return nil }
-            var out: [(name: String, value: String)] = []
-            out.reserveCapacity(count)
-            for _ in 0..<count {
-                guard let name = string(), let value = string() else { return nil }
-                out.append((name, value))
-            }
-            return out
-        }
+        var reader = Wire.Reader(payload)
+        guard let status = reader.u16(), let headers = reader.pairs(), let body = reader.bytes(), reader.atEnd else { return nil }
+        return ClientResponse(status: Int(status), headers: headers.map { ($0.name.lowercased(), $0.value) }, body: body)
     }
 }
 

@@ -27,18 +27,18 @@ public enum PeerFrame: Sendable {
         switch self {
         case let .messages(shard, messages):
             buffer.append(Kind.messages.rawValue)
-            Self.append(UInt32(truncatingIfNeeded: shard), to: &buffer)
+            Wire.append(UInt32(truncatingIfNeeded: shard), to: &buffer)
             buffer.append(contentsOf: Message.encodeBatch(messages))
         case .heartbeat:
             buffer.append(Kind.heartbeat.rawValue)
         case let .call(id, shard, payload):
             buffer.append(Kind.call.rawValue)
-            Self.append(id, to: &buffer)
-            Self.append(UInt32(truncatingIfNeeded: shard), to: &buffer)
+            Wire.append(id, to: &buffer)
+            Wire.append(UInt32(truncatingIfNeeded: shard), to: &buffer)
             buffer.append(contentsOf: payload)
         case let .reply(id, payload):
             buffer.append(Kind.reply.rawValue)
-            Self.append(id, to: &buffer)
+            Wire.append(id, to: &buffer)
             buffer.append(contentsOf: payload)
         }
         let length = UInt32(buffer.count - start - 4)
@@ -52,45 +52,34 @@ public enum PeerFrame: Sendable {
         guard let first = body.first, let kind = Kind(rawValue: first) else {
             throw .badFrame("unknown frame kind \(body.first.map { "\($0)" } ?? "(empty)")")
         }
-        var cursor = body.startIndex + 1
+        var reader = Wire.Reader(body.dropFirst())
         func u32() throws(TransportError) -> UInt32 {
-            guard body.endIndex - cursor >= 4 else { throw .badFrame("truncated frame") }
-            var value: UInt32 = 0
-            for i in 0..<4 { value |= UInt32(body[cursor + i]) << (8 * UInt32(i)) }
-            cursor += 4
+            guard let value = reader.u32() else { throw .badFrame("truncated frame") }
             return value
         }
         func u64() throws(TransportError) -> UInt64 {
-            let low = try u32(), high = try u32()
-            return UInt64(high) << 32 | UInt64(low)
+            guard let value = reader.u64() else { throw .badFrame("truncated frame") }
+            return value
         }
         switch kind {
         case .messages:
             let shard = Int(try u32())
             do {
-                return .messages(shard: shard, try Message.decodeBatch(Array(body[cursor...])))
+                return .messages(shard: shard, try Message.decodeBatch(reader.rest()))
             } catch {
                 throw .badFrame("messages: \(error)")
             }
         case .heartbeat:
-            guard cursor == body.endIndex else { throw .badFrame("heartbeat with a payload") }
+            guard reader.atEnd else { throw .badFrame("heartbeat with a payload") }
             return .heartbeat
         case .call:
             let id = try u64()
             let shard = Int(try u32())
-            return .call(id: id, shard: shard, payload: Array(body[cursor...]))
+            return .call(id: id, shard: shard, payload: reader.rest())
         case .reply:
             let id = try u64()
-            return .reply(id: id, payload: Array(body[cursor...]))
+            return .reply(id: id, payload: reader.rest())
         }
-    }
-
-    private static func append(_ value: UInt32, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
-    }
-
-    private static func append(_ value: UInt64, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 }
 

@@ -1,3 +1,4 @@
+import PeerTransport
 import RaftCore
 import Storage
 
@@ -6,7 +7,7 @@ import Storage
 ///
 /// Call payload: tag 1, then `LogCommand.write` bytes (its proposal id unused).
 /// Reply payload: one tag byte, then
-/// - 0 applied: the serving node's id (u16-length string), then `CommandResult` bytes;
+/// - 0 applied: the serving node's id (a `Wire` string), then `CommandResult` bytes;
 /// - 1 not the leader (nothing happened): the leader's URL if known (string, may be empty);
 /// - 2 overloaded (nothing happened): reason; 3 stopping (nothing happened);
 /// - 4 timed out at the leader (may or may not have happened);
@@ -27,48 +28,38 @@ enum ForwardedProposal {
     }
 
     static func reply(_ result: Result<CommandResult, ReplicaError>, servedBy: String) -> [UInt8] {
+        func tagged(_ tag: UInt8, _ text: String? = nil) -> [UInt8] {
+            var out: [UInt8] = [tag]
+            if let text { Wire.append(text, to: &out) }
+            return out
+        }
         switch result {
-        case let .success(commandResult): return [0] + string(servedBy) + commandResult.encoded()
-        case let .failure(.notLeader(url)): return [1] + string(url ?? "")
-        case let .failure(.overloaded(why)): return [2] + string(why)
-        case .failure(.stopped): return [3]
-        case .failure(.timeout): return [4]
-        case let .failure(error): return [5] + string("\(error)")
+        case let .success(commandResult): return tagged(0, servedBy) + commandResult.encoded()
+        case let .failure(.notLeader(url)): return tagged(1, url ?? "")
+        case let .failure(.overloaded(why)): return tagged(2, why)
+        case .failure(.stopped): return tagged(3)
+        case .failure(.timeout): return tagged(4)
+        case let .failure(error): return tagged(5, "\(error)")
         }
     }
 
     /// The outcome a reply carries; a malformed reply counts as unknown (`timeout`).
     static func outcome(of payload: [UInt8]) -> Result<ForwardedWrite, ReplicaError> {
-        guard let tag = payload.first else { return .failure(.timeout) }
-        var rest = payload.dropFirst()
-        switch tag {
+        var reader = Wire.Reader(payload)
+        switch reader.u8() {
         case 0:
-            guard let servedBy = readString(&rest), let result = try? CommandResult(decoding: Array(rest)) else {
+            guard let servedBy = reader.string(), let result = try? CommandResult(decoding: reader.rest()) else {
                 return .failure(.timeout)
             }
             return .success(ForwardedWrite(result: result, servedBy: servedBy))
         case 1:
-            let url = readString(&rest) ?? ""
+            let url = reader.string() ?? ""
             return .failure(.notLeader(leaderURL: url.isEmpty ? nil : url))
-        case 2: return .failure(.overloaded(readString(&rest) ?? "leader overloaded"))
+        case 2: return .failure(.overloaded(reader.string() ?? "leader overloaded"))
         case 3: return .failure(.stopped)
-        case 5: return .failure(.rejected(readString(&rest) ?? "refused by the leader"))
+        case 5: return .failure(.rejected(reader.string() ?? "refused by the leader"))
         default: return .failure(.timeout)
         }
-    }
-
-    private static func string(_ text: String) -> [UInt8] {
-        let bytes = Array(text.utf8.prefix(65_535))
-        return [UInt8(bytes.count & 0xFF), UInt8(bytes.count >> 8)] + bytes
-    }
-
-    private static func readString(_ bytes: inout ArraySlice<UInt8>) -> String? {
-        guard bytes.count >= 2 else { return nil }
-        let length = Int(bytes[bytes.startIndex]) | Int(bytes[bytes.startIndex + 1]) << 8
-        guard bytes.count >= 2 + length else { return nil }
-        let text = String(decoding: bytes[(bytes.startIndex + 2)..<(bytes.startIndex + 2 + length)], as: UTF8.self)
-        bytes = bytes.dropFirst(2 + length)
-        return text
     }
 }
 
