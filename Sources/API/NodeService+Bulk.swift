@@ -1,6 +1,9 @@
 import JSON
 import MicroHTTPD
+import Sharding
 import Storage
+import Sync
+import Synchronization
 
 extension NodeService {
     /// `POST /v1/_bulk`: every operation validated first (one bad operation rejects the whole
@@ -26,27 +29,88 @@ extension NodeService {
             }
         }
         let path = request.path
+        let parts = shardParts(operations)
+        if parts.count > 1 && isAccepting {
+            return bulkAcrossShards(operations, parts: parts, request: request, responder)
+        }
         try submit(operations, request: request, responder) { result in
-            var items: [JSON] = []
-            items.reserveCapacity(result.outcomes.count)
-            for outcome in result.outcomes {
-                switch outcome {
-                case let .written(w):
-                    var members: [(String, JSON)] = [
-                        ("status", .int(w.created ? 201 : 200)), ("collection", .string(w.collection)),
-                        ("id", .string(w.id)), ("rev", .int(w.rev)), ("bucket", .int(w.bucket)),
-                    ]
-                    if w.deleted { members.append(("deleted", .bool(true))) }
-                    items.append(.object(members))
-                case let .failed(failure):
-                    let problem = self.problem(for: failure)
-                    items.append(.object([("status", .int(problem.type.status)), ("error", problem.json(instance: path))]))
-                }
-            }
+            let items = result.outcomes.map { self.bulkItem($0, index: nil, path: path) }
             return ResponseBody.json(.object([("index", .int(result.index)), ("results", .array(items))]),
                                      headers: [("X-Machdb-Index", String(result.index))])
         }
     }
+
+    /// One result of a bulk request; `index` (of the shard's command) when the request spanned shards.
+    private func bulkItem(_ outcome: WriteOutcome, index: UInt64?, path: String) -> JSON {
+        switch outcome {
+        case let .written(w):
+            var members: [(String, JSON)] = [
+                ("status", .int(w.created ? 201 : 200)), ("collection", .string(w.collection)),
+                ("id", .string(w.id)), ("rev", .int(w.rev)), ("bucket", .int(w.bucket)),
+            ]
+            if w.deleted { members.append(("deleted", .bool(true))) }
+            if let index { members.append(("index", .int(index))) }
+            return .object(members)
+        case let .failed(failure):
+            let problem = self.problem(for: failure)
+            return .object([("status", .int(problem.type.status)), ("error", problem.json(instance: path))])
+        }
+    }
+
+    /// The operations' positions grouped by the shard owning their bucket, in first-seen
+    /// order (one part when the node is standalone or every operation is in one shard).
+    private func shardParts(_ operations: [WriteOperation]) -> [[Int]] {
+        guard cluster.replica != nil else { return [Array(operations.indices)] }
+        let table = store.shardTable
+        var order: [Int] = []
+        var parts: [Int: [Int]] = [:]
+        for (position, operation) in operations.enumerated() {
+            let shard = table.shard(for: Bucket.of(operation.id))?.id ?? 1
+            if parts[shard] == nil { order.append(shard) }
+            parts[shard, default: []].append(position)
+        }
+        return order.map { parts[$0]! }
+    }
+
+    /// A bulk request spanning shards: one command per shard, proposed at once; each is
+    /// atomic and durable on its own, the request as a whole is not (docs/API.md, "Bulk").
+    /// Results in request order, each success with its shard command's `index`; the
+    /// operations of a shard whose command failed carry that failure (503 `write-timeout`:
+    /// may or may not have happened; other 503s: not applied). `index` and `X-Machdb-Index`
+    /// name the command of the shard of the first operation.
+    private func bulkAcrossShards(_ operations: [WriteOperation], parts: [[Int]], request: Request,
+                                  _ responder: MeteredResponder) {
+        let path = request.path
+        let timestamp = wallClockMilliseconds()
+        let gather = BulkGather(parts: parts.count)
+        for (slot, positions) in parts.enumerated() {
+            let command = WriteCommand(operations: positions.map { operations[$0] }, timestampMilliseconds: timestamp)
+            proposed(command, request: request, allowRedirect: false) { answer in
+                guard let answers = gather.add(answer, at: slot) else { return }
+                var items = [JSON](repeating: .null, count: operations.count)
+                var firstIndex: UInt64?
+                for (part, answer) in answers.enumerated() {
+                    switch answer {
+                    case let .applied(result, _):
+                        if part == 0 { firstIndex = result.index }
+                        for (offset, position) in parts[part].enumerated() where offset < result.outcomes.count {
+                            items[position] = self.bulkItem(result.outcomes[offset], index: result.index, path: path)
+                        }
+                    case let .refused(problem, _):
+                        for position in parts[part] {
+                            items[position] = .object([("status", .int(problem.type.status)), ("error", problem.json(instance: path))])
+                        }
+                    case .redirect:
+                        break  // not asked for (allowRedirect: false)
+                    }
+                }
+                let fields: [(String, JSON)] = [("index", firstIndex.map { .int($0) } ?? .null), ("results", .array(items))]
+                responder.respond(ResponseBody.json(.object(fields),
+                                                    headers: firstIndex.map { [("X-Machdb-Index", String($0))] } ?? []))
+            }
+        }
+    }
+
 
     private func bulkOperation(_ op: JSON) throws(Problem) -> WriteOperation {
         guard op.kind == .object else { throw Problem(.invalidBulk, "an operation must be an object") }
@@ -117,5 +181,20 @@ private extension String {
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
         return String(slice)
+    }
+}
+
+/// Collects the answer of each shard's part of a bulk request; the last one gets them all.
+final class BulkGather: Sendable {
+    private let answers: Mutex<[NodeService.ProposeAnswer?]>
+
+    init(parts: Int) { answers = Mutex(Array(repeating: nil, count: parts)) }
+
+    func add(_ answer: NodeService.ProposeAnswer, at slot: Int) -> [NodeService.ProposeAnswer]? {
+        answers.withLock { all in
+            all[slot] = answer
+            let done = all.compactMap { $0 }
+            return done.count == all.count ? done : nil
+        }
     }
 }

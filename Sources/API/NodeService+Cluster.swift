@@ -7,6 +7,7 @@ import MicroHTTPD
 import PeerTransport
 import RaftCore
 import Replica
+import Sharding
 import Storage
 import Sync
 
@@ -112,6 +113,13 @@ extension NodeService {
         })
     }
 
+    /// The shard of the document a request path names (shard 1 for other paths).
+    func shardOf(path: String) -> Int {
+        let parts = path.split(separator: "/")
+        guard parts.count == 5, parts[3] == "docs", let id = PercentEncoding.decode(String(parts[4])) else { return 1 }
+        return store.shardTable.shard(for: Bucket.of(id))?.id ?? 1
+    }
+
     /// The answer of a relay, passed back to the client.
     private func relayed(_ result: Result<ClientResponse, CurlError>, path: String, _ responder: MeteredResponder,
                          retry: (@Sendable () -> Void)?, onFailure: (@Sendable (String) -> Void)?) {
@@ -121,7 +129,7 @@ extension NodeService {
                 return DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { retry() }
             }
             if let index = answer.header("x-machdb-index").flatMap({ UInt64($0) }) {
-                _ = observedIndex.max(index, ordering: .relaxed)  // reads relayed later must see it
+                observed.record(shard: shardOf(path: path), index: index)  // reads relayed later must see it
             }
             responder.respond(Response(status: answer.status, headers: answer.headers.filter { Self.relayedHeaders.contains($0.name) },
                                        body: .bytes(answer.body)))
@@ -190,8 +198,8 @@ extension NodeService {
         }))
     }
 
-    func raftSnapshot(_ request: Request, token: String, _ responder: MeteredResponder) throws(Problem) {
-        guard let file = cluster.snapshotFile(token: token) else { throw Problem(.notFound, "no snapshot \(token)") }
+    func raftSnapshot(_ request: Request, shard: Int, token: String, _ responder: MeteredResponder) throws(Problem) {
+        guard let file = cluster.snapshotFile(shard: shard, token: token) else { throw Problem(.notFound, "no snapshot \(token)") }
         guard let offset = Int64(request.queryValue("offset") ?? "0"), offset >= 0,
               let length = Int(request.queryValue("length") ?? "1048576"), (1...(16 << 20)).contains(length) else {
             throw Problem(.invalidParameter, "offset must be >= 0 and length 1...16777216")
@@ -258,9 +266,10 @@ extension NodeService {
 
     // MARK: Admin
 
-    /// `POST /admin/v1/shards/1/transfer-leader {"to": "n3"}`.
-    func transferLeader(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
-        guard let replica = cluster.replica else { throw Problem(.notInCluster, "a single node has no one to hand leadership to") }
+    /// `POST /admin/v1/shards/{id}/transfer-leader {"to": "n3"}`.
+    func transferLeader(_ request: Request, shard: Int, _ responder: MeteredResponder) throws(Problem) {
+        guard cluster.replica != nil else { throw Problem(.notInCluster, "a single node has no one to hand leadership to") }
+        guard let replica = cluster.replica(shard: shard) else { throw Problem(.notFound, "this node holds no replica of shard \(shard)") }
         let body = try jsonBody(request, limit: 4 << 10, depth: 4)
         guard let target = body["to"]?.stringValue, Names.isValid(target) else {
             throw Problem(.invalidRequest, #"transfer-leader takes {"to": "<node id>"}"#)
@@ -274,7 +283,7 @@ extension NodeService {
             return forward(request, to: url, responder)
         }
         guard let member = status.members.first(where: { $0.id == target && $0.isVoter }) else {
-            throw Problem(.transferFailed, "\(target) is not a voter of shard 1")
+            throw Problem(.transferFailed, "\(target) is not a voter of shard \(shard)")
         }
         if member.priority == 0 && status.members.contains(where: { $0.isVoter && $0.priority > 0 && $0.id != target }) {
             throw Problem(.transferFailed, "\(target) holds a Load Manager's silent replica (priority 0): it does not lead while another voter can")

@@ -82,9 +82,37 @@ extension NodeService {
                 }
             }
             guard queued else { throw Problem(.overloaded, "write queue is full (\(store.statistics.queueCapacity) commands)") }
-        case let .raft(replica):
-            propose(command, via: replica, request: request, responder, render: render)
+        case .raft:
+            propose(command, request: request, responder, render: render)
         }
+    }
+
+    /// Proposes through Raft and answers the client: see `proposed(_:request:allowRedirect:answer:)`.
+    func propose(_ command: WriteCommand, request: Request, _ responder: MeteredResponder,
+                 render: @escaping @Sendable (CommandResult) -> Response) {
+        proposed(command, request: request) { answer in
+            switch answer {
+            case let .applied(result, servedBy):
+                var response = render(result)
+                if let servedBy { response.addHeader("X-Machdb-Served-By", servedBy) }
+                responder.respond(response)
+            case let .refused(problem, notApplied):
+                var response = problem.response(instance: request.path)
+                if notApplied { response.addHeader(Self.notAppliedHeader, "true") }
+                responder.respond(response)
+            case let .redirect(location):
+                responder.respond(Response(status: 307, headers: [("Location", location), ("Content-Length", "0")]))
+            }
+        }
+    }
+
+    /// What became of a proposal: applied (with the leader that applied it, when another
+    /// node did), refused (`notApplied`: certainly nothing happened), or to be sent to the
+    /// leader (`X-Machdb-Redirect: true`).
+    enum ProposeAnswer: Sendable {
+        case applied(CommandResult, servedBy: String?)
+        case refused(Problem, notApplied: Bool)
+        case redirect(String)
     }
 
     /// Proposes through Raft: at this node when it leads, else at the leader over the peer
@@ -94,8 +122,12 @@ extension NodeService {
     /// it arrived, retrying, instead of failing at once; past either bound it gets 503
     /// `no-leader` with `X-Machdb-Not-Applied` (nothing happened). A write is retried only
     /// when it certainly did not apply; otherwise 503 `write-timeout`.
-    func propose(_ command: WriteCommand, via replica: Replica, request: Request, _ responder: MeteredResponder,
-                 render: @escaping @Sendable (CommandResult) -> Response, waiting: Bool = false) {
+    ///
+    /// The write goes to the group of the shard that owns its bucket (docs/ARCHITECTURE.md,
+    /// "Shards"). A group that no longer owns it answers `shard-mismatch` (nothing happened):
+    /// the write is routed again once this node applied the split, within the same wait.
+    func proposed(_ command: WriteCommand, request: Request, allowRedirect: Bool = true, waiting: Bool = false,
+                  answer: @escaping @Sendable (ProposeAnswer) -> Void) {
         let path = request.path
         let deadline = request.receivedAt + UInt64(configuration.leaderlessWaitMilliseconds) * 1_000_000
         @Sendable func leave() { if waiting { leaderlessWaiting.subtract(1, ordering: .relaxed) } }
@@ -109,39 +141,35 @@ extension NodeService {
                 }
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) {
-                self.propose(command, via: replica, request: request, responder, render: render, waiting: true)
+                self.proposed(command, request: request, allowRedirect: allowRedirect, waiting: true, answer: answer)
             }
             return true
         }
-        @Sendable func noLeader() {
+        @Sendable func refuse(_ problem: Problem, notApplied: Bool) {
             leave()
-            var refusal = Problem(.noLeader, "no leader elected in time; retry").response(instance: path)
-            refusal.addHeader(Self.notAppliedHeader, "true")
-            responder.respond(refusal)
+            answer(.refused(problem, notApplied: notApplied))
         }
-        /// Answers a failure; `notLeader`/`notSent` (nothing happened) wait for a leader.
+        @Sendable func noLeader() { refuse(Problem(.noLeader, "no leader elected in time; retry"), notApplied: true) }
+        /// Answers a failure; `notLeader`/`notSent`/`shardMismatch` (nothing happened) wait for a leader.
         @Sendable func failed(_ error: ReplicaError) {
             switch error {
-            case .notLeader, .notSent:
+            case .notLeader, .notSent, .shardMismatch:
                 if !again(after: 20) { noLeader() }
             case .timeout:
-                leave()
-                responder.respond(Problem(.writeTimeout, "the write was not applied in time; it may or may not have happened")
-                    .response(instance: path))
+                refuse(Problem(.writeTimeout, "the write was not applied in time; it may or may not have happened"), notApplied: false)
             case let .overloaded(what):
-                leave()
-                var refusal = Problem(.overloaded, what).response(instance: path)
-                refusal.addHeader(Self.notAppliedHeader, "true")
-                responder.respond(refusal)
+                refuse(Problem(.overloaded, what), notApplied: true)
             case .stopped:
-                leave()
-                var refusal = Problem(.notReady, "node is shutting down").response(instance: path)
-                refusal.addHeader(Self.notAppliedHeader, "true")
-                responder.respond(refusal)
+                refuse(Problem(.notReady, "node is shutting down"), notApplied: true)
             default:
-                leave()
-                responder.respond(Problem(.storageError, "\(error)").response(instance: path))
+                refuse(Problem(.storageError, "\(error)"), notApplied: false)
             }
+        }
+        guard let replica = self.replica(for: command) else {
+            // This node holds no group for the bucket yet (it joined after a split and waits
+            // for the shard's snapshot): like a leaderless wait.
+            if !again(after: 50) { noLeader() }
+            return
         }
         let leadership = replica.leader
         if leadership.isSelf {
@@ -149,7 +177,7 @@ extension NodeService {
                 switch result {
                 case let .success(commandResult):
                     leave()
-                    responder.respond(render(commandResult))
+                    answer(.applied(commandResult, servedBy: nil))
                 case let .failure(error):
                     failed(error)
                 }
@@ -159,9 +187,9 @@ extension NodeService {
             if !again(after: 50) { noLeader() }
             return
         }
-        if request.header("x-machdb-redirect")?.lowercased() == "true", let url = leadership.leaderURL {
+        if allowRedirect, request.header("x-machdb-redirect")?.lowercased() == "true", let url = leadership.leaderURL {
             leave()
-            return forward(request, to: url, responder)  // answers 307 to the leader
+            return answer(.redirect(url + path + Self.queryString(request.query)))
         }
         let gateway = self.gateway, target = leadership.leaderURL ?? String(leader)
         let slotDeadline = request.receivedAt + UInt64(configuration.requestDeadlineMilliseconds) * 1_000_000
@@ -171,26 +199,30 @@ extension NodeService {
                 switch result {
                 case let .success(forwarded):
                     leave()
-                    _ = self.observedIndex.max(forwarded.result.index, ordering: .relaxed)  // reads relayed later must see it
-                    var response = render(forwarded.result)
-                    response.addHeader("X-Machdb-Served-By", forwarded.servedBy)
-                    responder.respond(response)
+                    self.observed.record(shard: replica.configuration.shard, index: forwarded.result.index)  // reads relayed later must see it
+                    answer(.applied(forwarded.result, servedBy: forwarded.servedBy))
                 case let .failure(error):
                     failed(error)
                 }
             }
         }, refuse: { refusal in
-            leave()
-            let problem: Problem = switch refusal {
+            switch refusal {
             case let .overloaded(seconds):
-                Problem(.overloaded, "too many writes waiting for the leader", headers: [("Retry-After", String(seconds))])
-            case .deadlineExceeded: Problem(.deadlineExceeded, "the write waited past its deadline for the leader")
-            case .closed: Problem(.notReady, "node is shutting down")
+                refuse(Problem(.overloaded, "too many writes waiting for the leader", headers: [("Retry-After", String(seconds))]),
+                       notApplied: true)
+            case .deadlineExceeded: refuse(Problem(.deadlineExceeded, "the write waited past its deadline for the leader"), notApplied: true)
+            case .closed: refuse(Problem(.notReady, "node is shutting down"), notApplied: true)
             }
-            var response = problem.response(instance: path)
-            response.addHeader(Self.notAppliedHeader, "true")
-            responder.respond(response)
         })
+    }
+
+    /// This node's replica of the shard owning the command's bucket (every operation of a
+    /// command routed here belongs to one shard).
+    func replica(for command: WriteCommand) -> Replica? {
+        guard let first = command.operations.first, let shard = store.shardTable.shard(for: Bucket.of(first.id)) else {
+            return cluster.replica
+        }
+        return cluster.replica(shard: shard.id)
     }
 
     /// The answer to a one-operation write.
@@ -265,46 +297,67 @@ extension NodeService {
             try Headers.tagList(value, header: "If-None-Match")
         }
         let path = request.path
-        try whenConsistent(request, responder) {
+        try whenConsistent(request, responder, bucket: Bucket.of(id)) {
             responder.respond(self.documentResponse(collection: collection, id: id, ifNoneMatch: ifNoneMatch, path: path))
         }
     }
 
     /// Runs `read` when the request's consistency allows: `eventual` at once; `session` (the
     /// default) once `X-Machdb-Min-Index` is applied; `strong` once the Raft read index
-    /// (confirmed by the leader's quorum) is applied here.
-    func whenConsistent(_ request: Request, _ responder: MeteredResponder, read: @escaping @Sendable () -> Void) throws(Problem) {
+    /// (confirmed by the leader's quorum) is applied here. Indexes are per shard: a document
+    /// read (`bucket`) waits on its shard's group; a query on every group this node holds
+    /// (`session`: each one up to the index, or up to all it knows committed when that is
+    /// lower — indexes of different shards do not compare; docs/API.md, "Shards").
+    func whenConsistent(_ request: Request, _ responder: MeteredResponder, bucket: Int? = nil,
+                        read: @escaping @Sendable () -> Void) throws(Problem) {
         let consistency = request.queryValue("consistency") ?? "session"
         guard ["eventual", "session", "strong"].contains(consistency) else {
             throw Problem(.invalidParameter, "consistency must be eventual, session or strong")
         }
-        if consistency == "strong", let replica = cluster.replica {
+        let groups = readGroups(bucket: bucket)
+        if consistency == "strong", !groups.isEmpty {
             let path = request.path
-            replica.readIndex(timeoutMilliseconds: configuration.readWaitMilliseconds) { result in
-                switch result {
-                case .success:
+            let gather = Gather(count: groups.count)
+            for (slot, replica) in groups.enumerated() {
+                replica.readIndex(timeoutMilliseconds: configuration.readWaitMilliseconds) { result in
+                    let answer: Gather.Answer = switch result {
+                    case .success: .page([])
+                    case .failure(.notLeader), .failure(.timeout):
+                        .refused(Problem(.noLeader, "no leader confirmed the read in time; retry"))
+                    case let .failure(error): .refused(Problem(.overloaded, "\(error)"))
+                    }
+                    guard let all = gather.add(answer, at: slot) else { return }
+                    for case let .refused(problem) in all { return responder.respond(problem.response(instance: path)) }
                     if !self.workers.submit(read) {
                         responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
                     }
-                case .failure(.notLeader), .failure(.timeout):
-                    responder.respond(Problem(.noLeader, "no leader confirmed the read in time; retry").response(instance: path))
-                case let .failure(error):
-                    responder.respond(Problem(.overloaded, "\(error)").response(instance: path))
                 }
             }
             return
         }
-        try whenApplied(request, responder, read: read)
+        try whenApplied(request, responder, groups: groups, read: read)
+    }
+
+    /// The groups a read depends on: the bucket's shard, or every group held here.
+    func readGroups(bucket: Int?) -> [Replica] {
+        guard let bucket else { return cluster.replicas }
+        guard let shard = store.shardTable.shard(for: bucket) else { return cluster.replica.map { [$0] } ?? [] }
+        return cluster.replica(shard: shard.id).map { [$0] } ?? []
     }
 
     /// Runs `read` once this node has applied the request's `X-Machdb-Min-Index` (at once when
     /// there is none or it is reached; else parked, bounded, and run on a worker — never on the
     /// applying thread). Past `--read-wait`: 504 index-not-reached.
-    func whenApplied(_ request: Request, _ responder: MeteredResponder, read: @escaping @Sendable () -> Void) throws(Problem) {
+    func whenApplied(_ request: Request, _ responder: MeteredResponder, groups: [Replica] = [],
+                     read: @escaping @Sendable () -> Void) throws(Problem) {
         guard let minIndex = try minimumIndex(request) else { return read() }
+        if groups.count > 1 {
+            return try whenAppliedEverywhere(minIndex, request, responder, groups: groups, read: read)
+        }
+        let shard = groups.first?.configuration.shard ?? 1
         let path = request.path
         let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
-        let registration = waiters.wait(for: minIndex, deadline: deadline) { reached in
+        let registration = waiters(shard: shard).wait(for: minIndex, deadline: deadline) { reached in
             guard reached else {
                 responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet").response(instance: path))
                 return
@@ -317,6 +370,32 @@ extension NodeService {
         case .reached: read()
         case .waiting: break
         case .full: throw Problem(.overloaded, "too many reads waiting for an index")
+        }
+    }
+
+    /// `X-Machdb-Min-Index` for a read spanning several groups: each group up to the index,
+    /// or up to its known commit index when that is lower.
+    private func whenAppliedEverywhere(_ minIndex: UInt64, _ request: Request, _ responder: MeteredResponder,
+                                       groups: [Replica], read: @escaping @Sendable () -> Void) throws(Problem) {
+        let path = request.path
+        let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
+        let gather = Gather(count: groups.count)
+        @Sendable func arrived(_ slot: Int, reached: Bool) {
+            let answer: Gather.Answer = reached ? .page([]) : .refused(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet"))
+            guard let all = gather.add(answer, at: slot) else { return }
+            for case let .refused(problem) in all { return responder.respond(problem.response(instance: path)) }
+            if !self.workers.submit(read) {
+                responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
+            }
+        }
+        for (slot, replica) in groups.enumerated() {
+            let shard = replica.configuration.shard
+            let target = min(minIndex, max(replica.status.commit, store.appliedIndex(shard: shard)))
+            switch waiters(shard: shard).wait(for: target, deadline: deadline, callback: { arrived(slot, reached: $0) }) {
+            case .reached: arrived(slot, reached: true)
+            case .waiting: break
+            case .full: arrived(slot, reached: false)
+            }
         }
     }
 

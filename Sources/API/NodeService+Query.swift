@@ -2,6 +2,7 @@ import Cluster
 import Curl
 import JSON
 import MicroHTTPD
+import Sharding
 import Storage
 import Synchronization
 
@@ -25,11 +26,14 @@ extension NodeService {
         if let shards = queryTargets(request) {
             return scatter(request, query: parsed, to: shards, responder)
         }
-        // Asked by a Load Manager that merges pages from several shards: with positions.
+        // Asked by a Load Manager that merges pages from several shards: with positions, and
+        // the shard's buckets when this node holds others too.
         let positions = request.header(Self.positionsHeader) == "true"
+        let buckets = try requestedBuckets(request)
+        try checkHolds(buckets ?? Bucket.range)
         let run: @Sendable () -> Void = {
             do throws(StorageError) {
-                let page = try self.store.query(collection: collection, parsed, positions: positions)
+                let page = try self.store.query(collection: collection, parsed, positions: positions, buckets: buckets)
                 responder.respond(Response(status: 200, contentType: "application/json", body: Self.render(page)))
             } catch {
                 responder.respond(self.problem(for: error).response(instance: path))
@@ -84,23 +88,53 @@ extension NodeService {
 
     /// Internal request header: answer a query with each document's position (`pos`).
     static let positionsHeader = "x-machdb-positions"
+    /// Internal request header: answer a query from these buckets only (`first-last`).
+    static let bucketsHeader = "x-machdb-buckets"
 
-    /// The nodes a relayed query goes to, one per shard (a Read Replica of each: the
-    /// least busy), or nil to run it here (a single node, a Read Replica, a request another
-    /// node routed). One shard today; the same path merges several.
-    func queryTargets(_ request: Request) -> [(shard: Int, url: String)]? {
+    private func requestedBuckets(_ request: Request) throws(Problem) -> ClosedRange<Int>? {
+        guard let value = request.header(Self.bucketsHeader) else { return nil }
+        let parts = value.split(separator: "-").compactMap { Int($0) }
+        guard parts.count == 2, Bucket.range.contains(parts[0]), Bucket.range.contains(parts[1]), parts[0] <= parts[1] else {
+            throw Problem(.invalidHeader, "X-Machdb-Buckets must be first-last within 1-1000")
+        }
+        return parts[0]...parts[1]
+    }
+
+    /// A query answered here must find every document of `buckets` here: refused while this
+    /// node holds no (caught-up) group for part of them (it joined after a split and waits for
+    /// a shard's snapshot).
+    func checkHolds(_ buckets: ClosedRange<Int>) throws(Problem) {
+        guard cluster.replica != nil else { return }
+        let held = store.shardTable.shards.values.compactMap(\.buckets).filter { $0.overlaps(buckets) }
+        let covered = held.reduce(0) { $0 + $1.clamped(to: buckets).count }
+        guard covered >= buckets.count else {
+            throw Problem(.replicaUnavailable, "this node does not hold every shard of buckets \(buckets.lowerBound)-\(buckets.upperBound) yet; retry")
+        }
+    }
+
+    /// Where a relayed query goes: to the Read Replica chosen for reads when it holds every
+    /// shard (the common case: every shard lives on the same nodes), else to one replica per
+    /// shard (the least busy), each asked for its shard's buckets only; nil to run it here
+    /// (a single node, a Read Replica, a request another node routed).
+    func queryTargets(_ request: Request) -> [QueryTarget]? {
         guard let single = readProxyTarget(request) else { return nil }
         let map = cluster.maps.map
-        guard map.shards.count > 1 else { return [(map.shards.first?.id ?? 1, single)] }
-        var targets: [(shard: Int, url: String)] = []
+        guard map.shards.count > 1 else { return [QueryTarget(shard: map.shards.first?.id ?? 1, url: single, buckets: nil)] }
+        if let node = map.nodes.first(where: { $0.url == single }),
+           map.shards.allSatisfy({ ($0.voters + $0.learners).contains(node.id) }) {
+            return [QueryTarget(shard: 0, url: single, buckets: nil)]
+        }
+        var targets: [QueryTarget] = []
         for shard in map.shards {
             let members = Set(shard.voters + shard.learners)
             let replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
                 .map(\.url)
             let writer = shard.writer.flatMap { map.node($0) }?.url
-            if let target = gateway.leastOutstanding(replicas) ?? writer { targets.append((shard.id, target)) }
+            if let target = gateway.leastOutstanding(replicas) ?? writer {
+                targets.append(QueryTarget(shard: shard.id, url: target, buckets: shard.firstBucket...shard.lastBucket))
+            }
         }
-        return targets.isEmpty ? [(1, single)] : targets
+        return targets.isEmpty ? [QueryTarget(shard: 1, url: single, buckets: nil)] : targets
     }
 
     /// Scatter-gather: the query goes to every shard at once (with positions), the pages are
@@ -108,14 +142,16 @@ extension NodeService {
     /// does not answer fails the query (503 `replica-unavailable`, naming it) unless the client
     /// sent `partial=allow`: then the answer holds what the others returned, with
     /// `"partial": true` and the missing shards.
-    func scatter(_ request: Request, query: DocumentQuery, to targets: [(shard: Int, url: String)],
+    func scatter(_ request: Request, query: DocumentQuery, to targets: [QueryTarget],
                  _ responder: MeteredResponder) {
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
-            ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
+            ? sessionIndex(bucket: nil) : nil
         let gather = Gather(count: targets.count)
         for (slot, target) in targets.enumerated() {
-            relay(request, to: target.url, minIndex: minIndex, extraHeaders: [("X-Machdb-Positions", "true")]) { [self] outcome in
+            var headers = [("X-Machdb-Positions", "true")]
+            if let buckets = target.buckets { headers.append(("X-Machdb-Buckets", "\(buckets.lowerBound)-\(buckets.upperBound)")) }
+            relay(request, to: target.url, minIndex: minIndex, extraHeaders: headers) { [self] outcome in
                 let answer: Gather.Answer
                 switch outcome {
                 case let .answered(.success(response)) where response.status == 200:
@@ -179,6 +215,13 @@ extension NodeService {
         }
         return ResponseBody.json(.object(fields))
     }
+}
+
+/// One leg of a relayed query: the node, and the buckets it is asked for (nil: all).
+struct QueryTarget: Sendable {
+    let shard: Int
+    let url: String
+    let buckets: ClosedRange<Int>?
 }
 
 /// Collects one answer per shard; the last one to arrive gets them all.

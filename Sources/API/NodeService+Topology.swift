@@ -32,15 +32,24 @@ extension NodeService {
         return nil
     }
 
+    /// The index a read this node relays must see: the highest it answered a client with for
+    /// the bucket's shard (every shard's for a read spanning them) or applied itself.
+    func sessionIndex(bucket: Int?) -> UInt64 {
+        guard let bucket, let shard = store.shardTable.shard(for: bucket)?.id else {
+            return max(observed.highest, store.appliedIndex)
+        }
+        return max(observed.value(shard: shard), store.appliedIndex(shard: shard))
+    }
+
     /// Serves `local` here or relays the request to the node that serves reads now. When the
     /// relay gets no answer, a node holding a copy serves the read itself (consistency is
     /// enforced wherever it runs); a node without one answers 503 `replica-unavailable`.
-    func routedRead(_ request: Request, _ responder: MeteredResponder,
+    func routedRead(_ request: Request, _ responder: MeteredResponder, bucket: Int? = nil,
                     local: @escaping @Sendable () throws(Problem) -> Void) throws(Problem) {
         guard let target = readProxyTarget(request) else { return try local() }
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
-            ? max(observedIndex.load(ordering: .relaxed), store.appliedIndex) : nil
+            ? sessionIndex(bucket: bucket) : nil
         let hasData = cluster.maps.replicated != nil
         forward(request, to: target, responder, onFailure: { reason in
             // The replica is gone (the map will say so shortly). A member with a copy serves
@@ -111,12 +120,18 @@ extension NodeService {
             snapshot = Self.transferJSON(token: sending.token, direction: "sending", bytes: sending.bytes,
                                          total: sending.total, eta: sending.etaSeconds)
         }
-        let members = status.members.map(\.id).sorted()
-        let shards = (base["shards"]?.elements ?? []).map { shard in
-            shard.setting("leader", to: status.leaderID.map { .string($0) } ?? .null)
-                .setting("members", to: .array(members.map { .string($0) }))
-                .setting("term", to: .int(status.term)).setting("commit_index", to: .int(status.commit))
-                .setting("snapshot_transfer", to: snapshot ?? .null)
+        // Each shard as this node's replica of it sees it now (shard 1: the one answering).
+        let shards = (base["shards"]?.elements ?? []).map { shard -> JSON in
+            let id = shard["id"]?.intValue.flatMap { Int(exactly: $0) } ?? 1
+            let group = id == 1 ? status : cluster.replica(shard: id)?.status
+            let transfer = id == 1 ? snapshot : group?.snapshotTransfer.map {
+                Self.transferJSON(token: $0.token, direction: $0.direction, bytes: $0.bytes, total: $0.total, eta: $0.etaSeconds)
+            }
+            return shard.setting("leader", to: group?.leaderID.map { .string($0) } ?? .null)
+                .setting("members", to: .array((group?.members.map(\.id).sorted() ?? []).map { .string($0) }))
+                .setting("term", to: .int(group?.term ?? 0)).setting("commit_index", to: .int(group?.commit ?? 0))
+                .setting("applied_index", to: .int(group?.applied ?? 0))
+                .setting("snapshot_transfer", to: transfer ?? .null)
         }
         var view = base.setting("nodes", to: .array(nodes)).setting("shards", to: .array(shards))
             .setting("served_by", to: .string(configuration.nodeID))

@@ -22,6 +22,9 @@ public final class NodeService: HTTPHandler {
     let metrics = RequestMetrics()
     let workers: WorkerPool
     let waiters: IndexWaiters
+    /// Reads parked for an index of a shard other than 1, one registry per shard (made on
+    /// first use; shards are few).
+    let shardWaiters = ShardWaiters()
     let cluster: ClusterController
     private let accepting = Atomic<Bool>(true)
     /// Round robin over Read Replicas for reads this node relays.
@@ -29,7 +32,9 @@ public final class NodeService: HTTPHandler {
     /// Highest log index this node has answered a client with (its own applies and forwarded
     /// writes): a read it relays without `X-Machdb-Min-Index` waits for it at the replica, so a
     /// client reading through the node it wrote through sees its write.
-    let observedIndex = Atomic<UInt64>(0)
+    let observed = ObservedIndexes()
+    /// Shards with a split being proposed from here (one at a time per shard).
+    let splitsInFlight = SplitsInFlight()
     /// Writes waiting for a leader right now (bounded by `leaderlessWriteBuffer`).
     let leaderlessWaiting = Atomic<Int>(0)
     /// Admission for relayed requests (upstream limits, priority wait queue).
@@ -57,6 +62,8 @@ public final class NodeService: HTTPHandler {
         let waiters = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex)
         self.waiters = waiters
         store.onApplied { index in waiters.applied(index) }
+        let shardWaiters = self.shardWaiters
+        store.onShardApplied { shard, index in shardWaiters.all.withLock { $0[shard] }?.applied(index) }
         cluster.router.handleCalls { [weak self] id, payload, peer in self?.serveRelayed(id: id, payload: payload, from: peer) }
     }
 
@@ -77,10 +84,22 @@ public final class NodeService: HTTPHandler {
         }
         gateway.shutdown()
         waiters.close()
+        for registry in shardWaiters.all.withLock({ Array($0.values) }) { registry.close() }
         workers.close()
     }
 
     var isAccepting: Bool { accepting.load(ordering: .relaxed) }
+
+    /// The registry of reads waiting for an index of shard `shard`.
+    func waiters(shard: Int) -> IndexWaiters {
+        if shard == 1 { return waiters }
+        return shardWaiters.all.withLock { all in
+            if let existing = all[shard] { return existing }
+            let created = IndexWaiters(capacity: configuration.maxIndexWaiters, appliedIndex: store.appliedIndex(shard: shard))
+            all[shard] = created
+            return created
+        }
+    }
 
     /// The group removed this node (it left): it serves no client request any more.
     var isRemoved: Bool { cluster.topology?.removed.load(ordering: .relaxed) ?? false }
@@ -126,7 +145,9 @@ public final class NodeService: HTTPHandler {
         case let .document(collection, id):
             switch request.method {
             case "GET", "HEAD":
-                try routedRead(request, responder) { [self] () throws(Problem) in try read(request, collection: collection, id: id, responder) }
+                try routedRead(request, responder, bucket: Bucket.of(id)) { [self] () throws(Problem) in
+                    try read(request, collection: collection, id: id, responder)
+                }
             case "PUT": try put(request, collection: collection, id: id, responder)
             case "PATCH": try patch(request, collection: collection, id: id, responder)
             default: try delete(request, collection: collection, id: id, responder)
@@ -154,15 +175,18 @@ public final class NodeService: HTTPHandler {
         case .adminBackup:
             try authorizeAdmin(request)
             try backup(request, responder)
-        case .adminTransferLeader:
+        case let .adminTransferLeader(shard):
             try authorizeAdmin(request)
-            try transferLeader(request, responder)
+            try transferLeader(request, shard: shard, responder)
+        case let .adminSplit(shard):
+            try authorizeAdmin(request)
+            try split(request, shard: shard, responder)
         case .raftStream:
             try authorizeInternal(request)
             try raftStream(request, responder)
-        case let .raftSnapshot(_, token):
+        case let .raftSnapshot(shard, token):
             try authorizeInternal(request)
-            try raftSnapshot(request, token: token, responder)
+            try raftSnapshot(request, shard: shard, token: token, responder)
         case .clusterJoin:
             try authorizeInternal(request)
             try clusterJoin(request, responder)
@@ -240,4 +264,32 @@ extension Error {
 final class ServerProbe: Sendable {
     let counts: @Sendable () -> (connections: Int, inFlight: Int)
     init(_ counts: @escaping @Sendable () -> (connections: Int, inFlight: Int)) { self.counts = counts }
+}
+
+/// The highest index this node answered a client with, per shard (indexes of different
+/// shards do not compare).
+final class ObservedIndexes: Sendable {
+    private let indexes = Mutex<[Int: UInt64]>([:])
+
+    func record(shard: Int, index: UInt64) {
+        indexes.withLock { $0[shard] = max($0[shard] ?? 0, index) }
+    }
+
+    func value(shard: Int) -> UInt64 { indexes.withLock { $0[shard] ?? 0 } }
+
+    /// The highest over every shard (for a read spanning them; see `whenAppliedEverywhere`).
+    var highest: UInt64 { indexes.withLock { $0.values.max() ?? 0 } }
+}
+
+/// Shards whose split this node is proposing.
+final class SplitsInFlight: Sendable {
+    private let shards = Mutex<Set<Int>>([])
+    func begin(_ shard: Int) -> Bool { shards.withLock { $0.insert(shard).inserted } }
+    func end(_ shard: Int) { _ = shards.withLock { $0.remove(shard) } }
+    var count: Int { shards.withLock { $0.count } }
+}
+
+/// Reads parked per shard (see `NodeService.waiters(shard:)`).
+final class ShardWaiters: Sendable {
+    let all = Mutex<[Int: IndexWaiters]>([:])
 }

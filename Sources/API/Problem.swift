@@ -36,15 +36,18 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case invalidRequest = "invalid-request"
     case storageError = "storage-error"
     case internalError = "internal"
+    case invalidSplit = "invalid-split"
+    case splitInProgress = "split-in-progress"
+    case hotBucket = "hot-bucket"
 
     public var status: Int {
         switch self {
         case .invalidJSON, .jsonTooDeep, .invalidID, .invalidCollection, .invalidHeader, .invalidParameter,
-             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch, .invalidRequest: 400
+             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch, .invalidRequest, .invalidSplit: 400
         case .unauthorized: 401
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse: 409
+        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse, .splitInProgress, .hotBucket: 409
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
@@ -90,6 +93,9 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .invalidRequest: "Invalid request"
         case .storageError: "Storage error"
         case .internalError: "Internal error"
+        case .invalidSplit: "Invalid split point"
+        case .splitInProgress: "A split of this shard is in progress"
+        case .hotBucket: "One bucket carries the shard's load"
         }
     }
 

@@ -1,4 +1,5 @@
 import MicroHTTPD
+import Sharding
 
 /// The routes a node serves, matched from the raw path: split on `/` first, then each segment
 /// percent-decoded, so `a%2Fb` is one (invalid) name and never two segments.
@@ -11,6 +12,7 @@ enum Route: Equatable {
     case bulk
     case adminCluster, adminBackup
     case adminTransferLeader(shard: Int)
+    case adminSplit(shard: Int)
     case raftStream
     case raftSnapshot(shard: Int, token: String)
     case clusterJoin
@@ -47,6 +49,8 @@ enum Route: Equatable {
             if parts[3] == "recommendations" { return .adminScalingRecommendations }
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "transfer-leader":
             return .adminTransferLeader(shard: try shard(parts[3]))
+        case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "split":
+            return .adminSplit(shard: try shard(parts[3]))
         case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
             return .clusterJoin
         case 3 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster-map":
@@ -70,10 +74,12 @@ enum Route: Equatable {
         throw Problem(.notFound, "no route for \(path)")
     }
 
-    /// Shard ids: this build has one shard (1) holding every bucket.
+    /// Shard ids: a shard's id is the first bucket it was created with (1...1000).
     private static func shard(_ raw: Substring) throws(Problem) -> Int {
-        guard raw == "1" else { throw Problem(.notFound, "no shard \(raw) (this cluster has shard 1)") }
-        return 1
+        guard raw.allSatisfy(\.isASCII), let id = Int(raw), Bucket.range.contains(id), String(id) == raw else {
+            throw Problem(.notFound, "no shard \(raw) (shard ids are 1...1000)")
+        }
+        return id
     }
 
     var allowedMethods: [String] {
@@ -81,7 +87,7 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
              .adminScalingRecommendations: ["GET", "HEAD"]
         case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
-        case .documents, .query, .bulk, .adminTransferLeader, .clusterJoin, .adminNodeLeave: ["POST"]
+        case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
         }
@@ -90,7 +96,7 @@ enum Route: Equatable {
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
-        case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
+        case .adminCluster, .adminBackup, .adminTransferLeader, .adminSplit, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
              .adminScalingRecommendations: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read

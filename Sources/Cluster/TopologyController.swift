@@ -72,6 +72,7 @@ public final class TopologyController: Sendable {
 
     private func round() {
         guard let replica = cluster.replica else { return }
+        placeWriters()
         let status = replica.status
         if !status.isLeader { return checkMembership(status) }
         guard status.committedInTerm, status.applied >= status.commit else { return }
@@ -87,6 +88,11 @@ public final class TopologyController: Sendable {
         let observations = observe(status, map: stored)
         let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
         var map = plan.map
+        let shards = shardEntries(primary: map.shards.first)
+        if shards != map.shards {
+            map.shards = shards
+            if map.version == stored.version { map.version += 1 }
+        }
         if marked && map.version == stored.version { map.version += 1 }
         if map.version != storedVersion || marked {
             guard publish(map, replacing: storedVersion, via: replica) else { return }
@@ -98,6 +104,51 @@ public final class TopologyController: Sendable {
         }
         for action in plan.actions {
             if execute(action, via: replica, status: status) { break }
+        }
+    }
+
+    /// The map's shard list: shard 1 as the planner made it, every shard with its range and
+    /// version as this node applied them, and its Writer, voters and learners as its
+    /// replica here sees them.
+    private func shardEntries(primary: ShardEntry?) -> [ShardEntry] {
+        let table = store.shardTable
+        return table.sorted.filter(\.isInitialized).map { descriptor in
+            var entry: ShardEntry
+            if descriptor.id == 1, let primary {
+                entry = primary
+            } else {
+                let status = cluster.replica(shard: descriptor.id)?.status
+                let members = status?.members ?? []
+                entry = ShardEntry(id: descriptor.id, firstBucket: 0, lastBucket: 0, writer: status?.leaderID,
+                                   voters: members.filter(\.isVoter).map(\.id).sorted(),
+                                   learners: members.filter(\.isLearner).map(\.id).sorted())
+            }
+            entry.firstBucket = descriptor.firstBucket
+            entry.lastBucket = descriptor.lastBucket
+            entry.version = descriptor.version
+            return entry
+        }
+    }
+
+    /// Spreads the Writers of the shards this node leads (see `WriterPlacement`): one
+    /// leadership transfer per round at most.
+    private func placeWriters() {
+        let replicas = cluster.replicas
+        guard replicas.count > 1 else { return }
+        var leaders: [Int: String] = [:]
+        for replica in replicas { if let leader = replica.status.leaderID { leaders[replica.configuration.shard] = leader } }
+        let timeout = UInt64(settings.failureTimeoutMilliseconds)
+        for replica in replicas.dropFirst() where replica.status.isLeader {
+            let status = replica.status
+            let candidates = status.members
+                .filter { $0.isVoter && $0.priority > 0 && $0.caughtUp && ($0.sinceContactMilliseconds ?? 0) < timeout }
+                .sorted { ($0.level, $0.match ?? 0) > ($1.level, $1.match ?? 0) }
+                .map(\.id)
+            if let target = WriterPlacement.target(shard: replica.configuration.shard, leaders: leaders, candidates: candidates) {
+                logger.info("moving a shard's Writer", metadata: ["shard": "\(replica.configuration.shard)", "to": "\(target)"])
+                replica.transferLeadership(to: target) { _ in }
+                return
+            }
         }
     }
 

@@ -49,6 +49,12 @@ public final class LoadMeasurement: Sendable {
         }
     }
 
+    /// Requests per data bucket over the last hour: 1000 entries, index 0 = bucket 1.
+    public func bucketCounts() -> [Int] {
+        let minute = now / 60
+        return state.withLock { $0.buckets.counts(now: minute) }
+    }
+
     /// The busiest data buckets over the last hour.
     public func topBuckets(_ count: Int) -> [(bucket: Int, count: Int)] {
         let minute = now / 60

@@ -1,5 +1,6 @@
 import PeerTransport
 import RaftCore
+import Sharding
 import Storage
 
 /// A write proposed at the leader on behalf of another node, over the peer stream: the call's
@@ -11,7 +12,8 @@ import Storage
 /// - 1 not the leader (nothing happened): the leader's URL if known (string, may be empty);
 /// - 2 overloaded (nothing happened): reason; 3 stopping (nothing happened);
 /// - 4 timed out at the leader (may or may not have happened);
-/// - 5 refused (nothing happened): reason.
+/// - 5 refused (nothing happened): reason;
+/// - 6 shard mismatch (nothing happened): the shard's id, first and last bucket, version.
 enum ForwardedProposal {
     /// The first payload byte of a forwarded write (other calls use other tags).
     static let tag: UInt8 = 1
@@ -39,6 +41,13 @@ enum ForwardedProposal {
         case let .failure(.overloaded(why)): return tagged(2, why)
         case .failure(.stopped): return tagged(3)
         case .failure(.timeout): return tagged(4)
+        case let .failure(.shardMismatch(current)):
+            var out: [UInt8] = [6]
+            Wire.append(UInt64(current.id), to: &out)
+            Wire.append(UInt64(bitPattern: Int64(current.firstBucket)), to: &out)
+            Wire.append(UInt64(bitPattern: Int64(current.lastBucket)), to: &out)
+            Wire.append(current.version, to: &out)
+            return out
         case let .failure(error): return tagged(5, "\(error)")
         }
     }
@@ -58,6 +67,12 @@ enum ForwardedProposal {
         case 2: return .failure(.overloaded(reader.string() ?? "leader overloaded"))
         case 3: return .failure(.stopped)
         case 5: return .failure(.rejected(reader.string() ?? "refused by the leader"))
+        case 6:
+            guard let id = reader.u64(), let first = reader.u64(), let last = reader.u64(), let version = reader.u64() else {
+                return .failure(.timeout)
+            }
+            return .failure(.shardMismatch(ShardDescriptor(id: Int(id), firstBucket: Int(Int64(bitPattern: first)),
+                                                           lastBucket: Int(Int64(bitPattern: last)), version: version)))
         default: return .failure(.timeout)
         }
     }

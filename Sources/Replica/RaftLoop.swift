@@ -59,6 +59,8 @@ final class RaftLoop {
     private var lastHeard: [NodeID: UInt64] = [:]
     /// Node directory: the replicated members table plus peers learned outside the log.
     private var directory: [NodeID: Member] = [:]
+    /// The generation of the meta shard's directory last read (other shards).
+    private var directoryGeneration: UInt64 = 0
     private var fetching: String?
     private let fetchProgressBox = TransferProgress()
     private var lastRole: Role = .follower
@@ -80,12 +82,15 @@ final class RaftLoop {
         config.heartbeatTick = configuration.heartbeatTicks
         config.applied = raftStore.appliedIndex
         config.promotionLag = configuration.promotionLag
+        // Shard 1 follows Smart Raft's hand-off to bigger nodes; other shards keep the Writer
+        // the placement chose (docs/ARCHITECTURE.md, "Shards").
+        config.transferToHigherLevel = configuration.shard == 1
         node = try RawNode(config: config, storage: raftStore)
         raftStore.liveSnapshots = true
         refreshDirectory()
         let conf = node.confState
-        if conf.voters == [configuration.raftID] {
-            try? node.campaign()  // a single voter elects itself at once
+        if conf.voters == [configuration.raftID] || (configuration.campaignAtStart && conf.isVoter(configuration.raftID)) {
+            try? node.campaign()  // a single voter elects itself at once; so does the parent's leader for a new shard
         }
     }
 
@@ -128,6 +133,11 @@ final class RaftLoop {
             let published = monotonicNanoseconds()
             if published >= nextPublish || node.softState.role != lastPublishedRole {
                 maybeCompact()
+                if configuration.shard != 1, raftStore.store.membersGeneration != directoryGeneration {
+                    directoryGeneration = raftStore.store.membersGeneration
+                    updateTransportPeers()
+                }
+                reconcileMembership()
                 publish(into: replica, mailbox: mailbox)
                 nextPublish = published + 5_000_000
                 lastPublishedRole = node.softState.role
@@ -172,6 +182,9 @@ final class RaftLoop {
         switch input {
         case let .propose(command, deadline, completion):
             // Bounded before it got here: `Replica.propose` admits at most `maxPendingProposals`.
+            if let refusal = raftStore.descriptor.refusal(of: command) {
+                return answer(completion, .failure(replicaError(refusal)))
+            }
             sequence += 1
             let proposal = ProposalID(node: configuration.raftID, sequence: sequence)
             do {
@@ -268,6 +281,7 @@ final class RaftLoop {
             for entry in applied {
                 membership = membership || entry.membershipChanged
                 complete(entry)
+                if let child = entry.split { replica.splitApplied(child, leading: node.softState.role == .leader) }
             }
             for state in ready.readStates { readStateArrived(state) }
             node.advance(ready)
@@ -280,7 +294,8 @@ final class RaftLoop {
         let waiting = proposalsByIndex.removeValue(forKey: entry.index)
         if let proposal = entry.proposal, proposal.node == configuration.raftID, let request = pending.removeValue(forKey: proposal) {
             if let result = entry.result { answer(request.completion, .success(result)) }
-            else { answer(request.completion, .failure(.rejected("write refused: \(entry.refusal.map { "\($0)" } ?? "no result")"))) }
+            else if let refusal = entry.refusal { answer(request.completion, .failure(replicaError(refusal))) }
+            else { answer(request.completion, .failure(.rejected("write refused: no result"))) }
             if waiting != proposal, let waiting, let other = pending.removeValue(forKey: waiting) {
                 answer(other.completion, .failure(.notLeader(leaderURL: leaderURL())))
             }
@@ -395,14 +410,48 @@ final class RaftLoop {
         }
     }
 
+    /// Shards other than 1: the leader mirrors the meta shard's configuration, one change at
+    /// a time (see `MembershipMirror`); it hands leadership off when it is leaving.
+    private func reconcileMembership() {
+        guard configuration.shard != 1, node.softState.role == .leader, transfers.isEmpty else { return }
+        let target = raftStore.store.metaConfState, current = node.confState, me = configuration.raftID
+        if MembershipMirror.handOff(from: current, to: target, leader: me) {
+            let status = node.status
+            if let next = current.voters.filter({ $0 != me && target.isVoter($0) })
+                .max(by: { (status.progress[$0]?.match ?? 0) < (status.progress[$1]?.match ?? 0) }) {
+                try? node.transferLeadership(to: next)
+            }
+            return
+        }
+        let status = node.status
+        let change = MembershipMirror.nextChange(from: current, to: target, leader: me) { id in
+            guard let match = status.progress[id]?.match else { return false }
+            return match + configuration.promotionLag >= status.lastIndex
+        }
+        if let change {
+            do {
+                _ = try node.proposeConfChange(change)
+                logger.info("shard membership follows the meta shard", metadata: [
+                    "shard": "\(configuration.shard)", "change": "\(change.kind)", "node": "\(directory[change.nodeID]?.id ?? "\(change.nodeID)")",
+                ])
+            } catch {}  // one change at a time: retried once the pending one is applied
+        }
+    }
+
     private func refreshDirectory() {
         for member in raftStore.members() { directory[member.raftID] = member }
         updateTransportPeers()
     }
 
     /// Every node in the directory is a peer (the core decides whom to talk to); a joining
-    /// node knows the directory from the join answer before the log tells it.
+    /// node knows the directory from the join answer before the log tells it. The meta
+    /// shard (1) owns the directory: other groups read it and leave the transport alone.
     private func updateTransportPeers() {
+        guard configuration.shard == 1 else {
+            for member in raftStore.store.members where directory[member.raftID] != member { directory[member.raftID] = member }
+            return publishLeadership()
+        }
+        raftStore.store.publishMembers(Array(directory.values))
         var peers: [NodeID: String] = [:]
         for (id, member) in directory where id != configuration.raftID { peers[id] = member.url }
         transport.setPeers(peers)
@@ -439,9 +488,10 @@ final class RaftLoop {
         let logger = self.logger
         let progressBox = fetchProgressBox
         let fetcher = SnapshotFetcher(logger: logger)
+        let shard = configuration.shard
         let runner = Thread {
             do {
-                try fetcher.fetch(from: source, token: token, to: path, shard: 1, clusterToken: clusterToken) { progress in
+                try fetcher.fetch(from: source, token: token, to: path, shard: shard, clusterToken: clusterToken) { progress in
                     progressBox.value.withLock {
                         $0 = ReplicaStatus.SnapshotTransfer(token: token, direction: "receiving", bytes: progress.bytes,
                                                             total: progress.total, etaSeconds: progress.etaSeconds)
@@ -543,6 +593,11 @@ final class RaftLoop {
                 sinceContactMilliseconds: heard, caughtUp: caughtUp, joinedAtIndex: member?.joinedAtIndex ?? 0))
         }
         replica.published.withLock { $0 = value }
+    }
+
+    private func replicaError(_ error: StorageError) -> ReplicaError {
+        if case let .shardMismatch(_, current) = error { return .shardMismatch(current) }
+        return .rejected("write refused: \(error)")
     }
 
     private func replicaError(_ error: RaftError) -> ReplicaError {

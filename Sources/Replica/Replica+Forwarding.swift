@@ -65,6 +65,7 @@ public final class PeerRouter: PeerInbox {
     public let relays: PendingCalls
     private let groups = Mutex<[Int: Replica]>([:])
     private let handler = Mutex<CallHandlerBox?>(nil)
+    private let unknownShard = Mutex<UnknownShardBox?>(nil)
 
     public init(maxRelays: Int = 8_192) {
         relays = PendingCalls(capacity: maxRelays, firstID: PeerRouter.relayIDBase, name: "relayed-calls")
@@ -86,8 +87,16 @@ public final class PeerRouter: PeerInbox {
     private func replica(_ shard: Int) -> Replica? { groups.withLock { $0[shard] } }
     private var all: [Replica] { groups.withLock { Array($0.values) } }
 
+    /// Called (on a transport thread) with traffic for a shard no replica is registered for.
+    public func onUnknownShard(_ handler: @escaping @Sendable (_ shard: Int, _ from: NodeID) -> Void) {
+        let box = UnknownShardBox(handler)
+        unknownShard.withLock { $0 = box }
+    }
+
     public func deliver(_ messages: [Message], shard: Int, from: NodeID) {
-        replica(shard)?.deliver(messages)
+        if let replica = replica(shard) { return replica.deliver(messages) }
+        unknownShard.withLock { $0 }?.call(shard, from)
+        replica(shard)?.deliver(messages)  // created just now: the messages are its first input
     }
 
     public func call(id: UInt64, shard: Int, payload: [UInt8], from: NodeID) {
@@ -122,6 +131,11 @@ public final class PeerRouter: PeerInbox {
 
     /// Stops the relay timer and fails relays still waiting (unknown outcome).
     public func close() { relays.close() }
+}
+
+final class UnknownShardBox: Sendable {
+    let call: @Sendable (Int, NodeID) -> Void
+    init(_ call: @escaping @Sendable (Int, NodeID) -> Void) { self.call = call }
 }
 
 /// A call handler, boxed (a closure kept directly in a `Mutex` is re-thunked on every access).

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PeerTransport
 import RaftCore
+import Sharding
 import Storage
 import Sync
 import Synchronization
@@ -28,6 +29,8 @@ public final class Replica: Sendable {
     let calls: PendingCalls
     /// Proposals accepted and not yet answered (bounded by `maxPendingProposals`).
     let outstanding = Atomic<Int>(0)
+    /// Called when this group applies a split (see ``onSplit(_:)``).
+    private let splitHandler = Mutex<SplitHandlerBox?>(nil)
     private let stoppedFlag = Atomic<Bool>(false)
     private let finished = ConditionLock()
     private let finishedFlag = Mutex(false)
@@ -59,12 +62,23 @@ public final class Replica: Sendable {
             finishedFlag.withLock { $0 = true }
             finished.withLock { finished.broadcast() }
         }
-        runner.name = "raft"
+        runner.name = configuration.shard == 1 ? "raft" : "raft-\(configuration.shard)"
         runner.stackSize = 8 << 20
         runner.start()
     }
 
     var stopped: Bool { stoppedFlag.load(ordering: .relaxed) }
+
+    /// Registers what to do when this group applies a split: start the new shard's group on
+    /// this node (`leading`: this node led the parent then, and should campaign at once).
+    /// Runs on the Raft thread, after the split is durable. Set once, before traffic.
+    public func onSplit(_ handler: @escaping @Sendable (_ child: ShardDescriptor, _ leading: Bool) -> Void) {
+        splitHandler.withLock { $0 = SplitHandlerBox(handler) }
+    }
+
+    func splitApplied(_ child: ShardDescriptor, leading: Bool) {
+        if let handler = splitHandler.withLock({ $0 }) { handler.call(child, leading) }
+    }
 
     /// Hands one Raft turn's completions to the answer thread (run here when its queue is full
     /// or closed: never lost).
@@ -193,6 +207,11 @@ public final class Replica: Sendable {
         return (electable.isEmpty ? voters : electable)
             .max { ($0.match ?? 0, $0.level) < ($1.match ?? 0, $1.level) }?.id
     }
+}
+
+final class SplitHandlerBox: Sendable {
+    let call: @Sendable (ShardDescriptor, Bool) -> Void
+    init(_ call: @escaping @Sendable (ShardDescriptor, Bool) -> Void) { self.call = call }
 }
 
 /// Moves a non-Sendable value to the thread that will own it. Taken exactly once.

@@ -19,6 +19,9 @@ public struct ReplicaConfiguration: Sendable {
     public var proposalTimeoutMilliseconds: Int = 10_000
     /// The Raft group (shard) this replica belongs to.
     public var shard: Int = 1
+    /// Campaign as soon as the group starts (the parent's leader does for a new shard, so
+    /// writes to the moved range wait one election round trip, not an election timeout).
+    public var campaignAtStart = false
     /// Proposals accepted and not yet answered, at most; beyond: refused at once with
     /// `overloaded` (back pressure, 503 + Retry-After), not queued.
     public var maxPendingProposals: Int = 4_096
@@ -86,6 +89,9 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
     case notSent
     /// The core refused (e.g. a transfer target that is not a caught-up voter).
     case rejected(String)
+    /// The write names a bucket the group does not own (any more): nothing happened;
+    /// `current` is the group's range, for the caller to route again.
+    case shardMismatch(ShardDescriptor)
 
     public var description: String {
         switch self {
@@ -96,6 +102,7 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .stopped: "replica stopped"
         case .notSent: "could not reach the leader"
         case let .rejected(why): why
+        case let .shardMismatch(current): "the write belongs to another shard (this group is \(current))"
         }
     }
 }

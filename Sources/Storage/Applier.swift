@@ -27,7 +27,9 @@ final class Applier {
     /// Net live-document change of the current batch.
     private(set) var liveDelta = 0
 
-    init(connection: Connection, maxJSONDepth: Int) throws(StorageError) {
+    /// `shard`: the Raft group whose applied index ``finishBatch(appliedIndex:)`` records
+    /// (shard 1, and a standalone node, in `meta`; other groups in their `raft_groups` row).
+    init(connection: Connection, maxJSONDepth: Int, shard: Int = 1) throws(StorageError) {
         self.maxJSONDepth = maxJSONDepth
         func prepare(_ sql: String) throws(StorageError) -> Statement {
             try sqlite { () throws(SQLite.Error) in try connection.prepare(sql, persistent: true) }
@@ -52,7 +54,8 @@ final class Applier {
             ON CONFLICT (name) DO UPDATE SET count = count + ?2
             """)
         countPrune = try prepare("DELETE FROM collections WHERE name = ?1 AND count = 0")
-        recordApplied = try prepare("UPDATE meta SET value = ?1 WHERE key = 'applied_index'")
+        recordApplied = try prepare(shard == 1 ? "UPDATE meta SET value = ?1 WHERE key = 'applied_index'"
+                                                : "UPDATE raft_groups SET applied_index = ?1 WHERE shard = \(shard)")
     }
 
     // MARK: Batches

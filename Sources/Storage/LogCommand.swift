@@ -46,12 +46,16 @@ public enum LogCommand: Sendable, Equatable {
     /// `expectedVersion` (0: none yet); otherwise changes nothing. A compare-and-set, so a
     /// deposed leader's controller cannot overwrite a newer map.
     case setClusterMap(expectedVersion: UInt64, version: UInt64, body: [UInt8])
+    /// Splits the group's range at `at`, the first bucket of the new shard `newShard` (whose
+    /// id is `at`: see `ShardDescriptor.split(at:)`), if the range is still at
+    /// `expectedVersion`; otherwise changes nothing (docs/ARCHITECTURE.md, "Shards").
+    case split(newShard: Int, at: Int, expectedVersion: UInt64)
 
     /// The layout version written first.
     public static let encodingVersion: UInt8 = 1
 
     private enum Tag: UInt8 {
-        case write = 1, upsertMember = 2, removeMember = 3, setClusterMap = 4
+        case write = 1, upsertMember = 2, removeMember = 3, setClusterMap = 4, split = 5
     }
 
     private enum OperationTag: UInt8 {
@@ -90,6 +94,11 @@ public enum LogCommand: Sendable, Equatable {
             writer.write(expectedVersion)
             writer.write(version)
             writer.write(bytes: body)
+        case let .split(newShard, at, expectedVersion):
+            writer.write(Tag.split.rawValue)
+            writer.write(signed: Int64(newShard))
+            writer.write(signed: Int64(at))
+            writer.write(expectedVersion)
         }
         return writer.bytes
     }
@@ -177,6 +186,12 @@ public enum LogCommand: Sendable, Equatable {
         case .setClusterMap:
             self = .setClusterMap(expectedVersion: try reader.readUInt64(), version: try reader.readUInt64(),
                                   body: try reader.readBytes())
+        case .split:
+            let shard = try reader.readSigned(), at = try reader.readSigned()
+            guard let shard = Int(exactly: shard), let at = Int(exactly: at), shard > 1 else {
+                throw .invalidCommand("undecodable log command: split shard or bucket out of range")
+            }
+            self = .split(newShard: shard, at: at, expectedVersion: try reader.readUInt64())
         case nil:
             throw .invalidCommand("undecodable log command: unknown kind \(raw)")
         }

@@ -33,7 +33,8 @@ extension DocumentQuery {
     /// The SQL for one page: live JSON documents of `collection` matching every condition,
     /// after the cursor, in (sort keys..., id) order, `limit + 1` rows (the extra one only tells
     /// that another page exists).
-    func compile(collection: String) -> CompiledQuery {
+    /// `buckets`: only documents of those buckets (one shard's part of a scatter-gather).
+    func compile(collection: String, buckets: ClosedRange<Int>? = nil) -> CompiledQuery {
         var builder = SQLBuilder()
         let collectionParameter = builder.bind(.text(collection))
         var columns = "id, rev, bucket, content_type, json, updated_at, write_index"
@@ -41,6 +42,9 @@ extension DocumentQuery {
             columns += ", \(SQLBuilder.rank(key.path)) AS r\(position), \(SQLBuilder.extract(key.path)) AS v\(position)"
         }
         var predicates = ["collection = \(collectionParameter)", "deleted = 0", "json IS NOT NULL"]
+        if let buckets {
+            predicates.append("bucket BETWEEN \(builder.bind(.integer(Int64(buckets.lowerBound)))) AND \(builder.bind(.integer(Int64(buckets.upperBound))))")
+        }
         for condition in conditions { predicates.append(builder.predicate(condition)) }
         if let cursor { predicates.append(builder.keyset(after: cursor, sort: sort)) }
         var order: [String] = []

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import RaftCore
+import Sharding
 import SQLite
 
 extension RaftStore {
@@ -62,18 +63,27 @@ extension RaftStore {
             }
             try attach(partial, as: "image")
             attached = true
+            let range = descriptor
             try sqlite { () throws(SQLite.Error) in
                 try connection.execute("PRAGMA image.journal_mode = OFF; PRAGMA image.synchronous = OFF")
                 try connection.begin(.deferred)
                 // `SELECT *` into an empty table of the same schema copies pages (no re-encoding).
+                // The image holds the group's bucket range only, and says which range it is.
                 try connection.execute("""
-                    INSERT INTO image.documents SELECT * FROM main.documents;
-                    INSERT INTO image.collections SELECT * FROM main.collections;
-                    INSERT INTO image.members SELECT * FROM main.members;
-                    INSERT INTO image.cluster_map SELECT * FROM main.cluster_map;
-                    UPDATE image.meta SET value = (SELECT value FROM main.meta WHERE key = 'applied_index')
-                        WHERE key = 'applied_index'
+                    INSERT INTO image.documents SELECT * FROM main.documents
+                        WHERE bucket BETWEEN \(range.firstBucket) AND \(range.lastBucket);
+                    INSERT INTO image.collections SELECT collection, count(*) FROM image.documents
+                        WHERE deleted = 0 GROUP BY collection;
+                    UPDATE image.meta SET value = \(Int64(bitPattern: metadata.index)) WHERE key = 'applied_index';
+                    INSERT INTO image.meta (key, value) VALUES ('shard', \(range.id)), ('first_bucket', \(range.firstBucket)),
+                        ('last_bucket', \(range.lastBucket)), ('range_version', \(Int64(bitPattern: range.version)))
                     """)
+                if shard == 1 {
+                    try connection.execute("""
+                        INSERT INTO image.members SELECT * FROM main.members;
+                        INSERT INTO image.cluster_map SELECT * FROM main.cluster_map
+                        """)
+                }
                 try connection.commit()
             }
             detach("image")
@@ -117,6 +127,20 @@ extension RaftStore {
         let token: String
         let hasMembers: Bool
         let hasClusterMap: Bool
+        /// The range the image holds (an image made before shards existed: the whole range).
+        let descriptor: ShardDescriptor
+    }
+
+    /// The range an attached image holds, from its `meta` rows.
+    private func imageRange() throws(StorageError) -> ShardDescriptor {
+        try sqlite { () throws(SQLite.Error) in
+            func value(_ key: String) throws(SQLite.Error) -> Int64? {
+                try connection.scalarInt64("SELECT value FROM snap.meta WHERE key = '\(key)'")
+            }
+            guard let id = try value("shard"), let first = try value("first_bucket"), let last = try value("last_bucket"),
+                  let version = try value("range_version") else { return .whole }
+            return ShardDescriptor(id: Int(id), firstBucket: Int(first), lastBucket: Int(last), version: UInt64(bitPattern: version))
+        }
     }
 
     /// Attaches the downloaded image for `snapshot` and checks it: a machdb database, intact
@@ -152,7 +176,10 @@ extension RaftStore {
             guard UInt64(bitPattern: imageApplied) == index else {
                 throw refuse("holds the state at \(imageApplied), the snapshot is at \(index)")
             }
-            return AttachedImage(path: path, token: token, hasMembers: members == 1, hasClusterMap: hasClusterMap)
+            let range = try imageRange()
+            guard range.id == shard else { throw refuse("holds shard \(range.id), not \(shard)") }
+            return AttachedImage(path: path, token: token, hasMembers: members == 1 && shard == 1,
+                                 hasClusterMap: hasClusterMap && shard == 1, descriptor: range)
         } catch {
             detach("snap")
             throw error
@@ -168,17 +195,24 @@ extension RaftStore {
         // A log holding the snapshot's last entry keeps what follows it; otherwise it is
         // entirely replaced.
         let keep = cache.term(at: meta.index) == meta.term
+        let old = outcome.descriptor, new = image.descriptor
         let documents = try sqlite { () throws(SQLite.Error) -> Int in
+            // The group's documents are replaced by the image's: those of the range it owned
+            // and of the range it owns now (a laggard whose parent range shrank while it was
+            // away no longer serves the part that moved). Counts are recomputed.
+            for range in [old, new] where range.isInitialized {
+                try connection.execute(
+                    "DELETE FROM main.documents WHERE bucket BETWEEN \(range.firstBucket) AND \(range.lastBucket)")
+            }
             try connection.execute("""
-                DELETE FROM main.documents;
                 INSERT INTO main.documents (collection, id, rev, bucket, content_type, json, raw, updated_at, deleted, write_index)
                     SELECT collection, id, rev, bucket, content_type, json, raw, updated_at, deleted, write_index
                     FROM snap.documents ORDER BY rowid;
                 DELETE FROM main.collections;
-                INSERT INTO main.collections (name, count) SELECT name, count FROM snap.collections;
-                DELETE FROM main.members;
-                DELETE FROM main.cluster_map
+                INSERT INTO main.collections (name, count) SELECT collection, count(*) FROM main.documents
+                    WHERE deleted = 0 GROUP BY collection
                 """)
+            if shard == 1 { try connection.execute("DELETE FROM main.members; DELETE FROM main.cluster_map") }
             if image.hasClusterMap {
                 try connection.execute("""
                     INSERT INTO main.cluster_map (singleton, version, body) SELECT singleton, version, body FROM snap.cluster_map
@@ -196,14 +230,19 @@ extension RaftStore {
                 try delete.bind(Int64(bitPattern: meta.index), at: 1)
                 try delete.run()
             } else {
-                try connection.execute("DELETE FROM raft_log")
+                try connection.execute("DELETE FROM raft_log WHERE idx >= \(keyBase) AND idx < \(RaftStore.keyBase(shard: shard + 1))")
             }
             let record = try connection.prepare("""
-                UPDATE raft_state SET compact_index = ?1, compact_term = ?2, conf_state = ?3 WHERE singleton = 1
+                UPDATE raft_groups SET compact_index = ?1, compact_term = ?2, conf_state = ?3,
+                    first_bucket = ?4, last_bucket = ?5, range_version = ?6 WHERE shard = ?7
                 """)
             try record.bind(Int64(bitPattern: meta.index), at: 1)
             try record.bind(Int64(bitPattern: meta.term), at: 2)
             try record.bind(blob: meta.confState.encoded(), at: 3)
+            try record.bind(new.firstBucket, at: 4)
+            try record.bind(new.lastBucket, at: 5)
+            try record.bind(Int64(bitPattern: new.version), at: 6)
+            try record.bind(shard, at: 7)
             try record.run()
             return Int(try connection.scalarInt64("SELECT coalesce(sum(count), 0) FROM main.collections") ?? 0)
         }
@@ -215,8 +254,9 @@ extension RaftStore {
         outcome.lastIndex = keep ? cache.lastIndex : meta.index
         outcome.keptLogAfterSnapshot = keep
         outcome.installedDocumentCount = documents
-        outcome.membersChanged = true
-        outcome.clusterMapChanged = true
+        outcome.descriptor = new
+        outcome.membersChanged = shard == 1
+        outcome.clusterMapChanged = shard == 1
         logger.info("snapshot installed", metadata: [
             "index": "\(meta.index)", "term": "\(meta.term)", "documents": "\(documents)", "kept_log": "\(keep)",
         ])

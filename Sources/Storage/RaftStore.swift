@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Logging
 import RaftCore
+import Sharding
 import SQLite
 
 /// What applying one committed entry did, for the runtime to complete the request waiting
@@ -20,6 +21,9 @@ public struct AppliedEntry: Sendable {
     public let refusal: StorageError?
     /// The entry changed the directory (`members`) or the Raft configuration.
     public let membershipChanged: Bool
+    /// A split applied by this entry: the new shard's descriptor (its group now exists in
+    /// the file, on this node, ready to be opened with ``Store/openGroup(shard:)``).
+    public var split: ShardDescriptor? = nil
 }
 
 /// The Raft side of the node's SQLite file: the log, the hard state, the compaction point,
@@ -35,7 +39,13 @@ public struct AppliedEntry: Sendable {
 /// rolled back) but the `RawNode` may have moved on: the runtime must then stop the node
 /// (restart from disk).
 public final class RaftStore: LogStorage {
-    let store: Store
+    /// The Raft group (shard) this is the storage of.
+    public let shard: Int
+    /// Added to an index to make its `raft_log` key (see `Schema`).
+    let keyBase: Int64
+    /// The group's bucket range and its version, as of the applied index.
+    public private(set) var descriptor: ShardDescriptor
+    public let store: Store
     let connection: Connection
     let applier: Applier
     let logger: Logger
@@ -68,25 +78,32 @@ public final class RaftStore: LogStorage {
 
     /// Opens the Raft state of `connection` (the store's writer, its committer stopped),
     /// creating it when the file is not yet in Raft mode (see ``Store/startRaft``).
-    init(store: Store, connection: Connection, bootstrap: Bool, selfMember: Member) throws(StorageError) {
+    init(store: Store, connection: Connection, shard: Int = 1, bootstrap: Bool, selfMember: Member) throws(StorageError) {
+        self.shard = shard
+        self.keyBase = RaftStore.keyBase(shard: shard)
         self.store = store
         self.connection = connection
         self.logger = store.logger
-        self.applier = try Applier(connection: connection, maxJSONDepth: store.configuration.maxJSONDepth)
-        self.statements = try RaftStatements(connection)
-        self.snapshots = SnapshotFiles(directory: FileSystem.directory(of: store.configuration.path) + "/snapshots")
-        if !(try Schema.isRaftMode(connection)) {
+        self.applier = try Applier(connection: connection, maxJSONDepth: store.configuration.maxJSONDepth, shard: shard)
+        self.statements = try RaftStatements(connection, shard: shard)
+        let directory = FileSystem.directory(of: store.configuration.path) + "/snapshots"
+        self.snapshots = SnapshotFiles(directory: shard == 1 ? directory : directory + "/shard-\(shard)")
+        if shard == 1, !(try Schema.isRaftMode(connection)) {
             try RaftStore.initialize(connection, bootstrap: bootstrap, selfMember: selfMember, logger: store.logger)
         }
-        let loaded = try RaftStore.load(connection, cachedEntries: RaftStore.cachedEntryLimit)
+        let loaded = try RaftStore.load(connection, shard: shard, cachedEntries: RaftStore.cachedEntryLimit)
         cache = loaded.cache
         hard = loaded.hardState
         applied = loaded.applied
         conf = loaded.conf
         memberList = loaded.members
+        descriptor = loaded.descriptor
+        if shard == 1 { store.publishMetaConf(conf) }
         try prepareSnapshotDirectory()
-        store.state.appliedIndex.store(applied, ordering: .releasing)
+        store.publishApplied(shard: shard, index: applied)
+        store.publishDescriptor(descriptor)
         logger.info("raft storage opened", metadata: [
+            "shard": "\(shard)", "range": "\(descriptor.firstBucket)-\(descriptor.lastBucket)",
             "applied_index": "\(applied)", "first_index": "\(cache.firstIndex)", "last_index": "\(cache.lastIndex)",
             "term": "\(hard.term)", "commit": "\(hard.commit)", "voters": "\(conf.voters)", "learners": "\(conf.learners)",
         ])
@@ -146,13 +163,13 @@ public final class RaftStore: LogStorage {
         let statement = statements.selectEntries
         return try sqlite { () throws(SQLite.Error) in
             defer { statement.reset() }
-            try statement.bind(Int64(bitPattern: low), at: 1)
-            try statement.bind(Int64(bitPattern: high), at: 2)
+            try statement.bind(keyBase + Int64(bitPattern: low), at: 1)
+            try statement.bind(keyBase + Int64(bitPattern: high), at: 2)
             var result: [Entry] = []
             var size: UInt64 = 0
             var expected = low
             while try statement.step() {
-                let entry = try RaftStore.entry(statement)
+                let entry = try RaftStore.entry(statement, keyBase: keyBase)
                 guard entry.index == expected else {
                     throw SQLite.Error(code: .corrupt, message: "raft_log has no entry \(expected) (found \(entry.index))")
                 }
@@ -167,14 +184,17 @@ public final class RaftStore: LogStorage {
     }
 
     /// The entry in the current row of `SELECT idx, term, kind, data`.
-    static func entry(_ statement: Statement) throws(SQLite.Error) -> Entry {
+    static func entry(_ statement: Statement, keyBase: Int64) throws(SQLite.Error) -> Entry {
         let raw = statement.int64(at: 2)
+        let index = UInt64(bitPattern: statement.int64(at: 0) - keyBase)
         guard let kind = UInt8(exactly: raw).flatMap(Entry.Kind.init(rawValue:)) else {
-            throw SQLite.Error(code: .corrupt, message: "raft_log entry \(statement.int64(at: 0)) has kind \(raw)")
+            throw SQLite.Error(code: .corrupt, message: "raft_log entry \(index) has kind \(raw)")
         }
-        return Entry(term: UInt64(bitPattern: statement.int64(at: 1)), index: UInt64(bitPattern: statement.int64(at: 0)),
-                     kind: kind, data: statement.blob(at: 3))
+        return Entry(term: UInt64(bitPattern: statement.int64(at: 1)), index: index, kind: kind, data: statement.blob(at: 3))
     }
+
+    /// The `raft_log` key of index 0 of `shard`'s log (see `Schema`).
+    static func keyBase(shard: Int) -> Int64 { Int64(shard - 1) << 48 }
 
     // MARK: Persisting a Ready
 
@@ -201,7 +221,7 @@ public final class RaftStore: LogStorage {
 
         let previousApplied = applied
         var outcome = SaveOutcome(applied: applied, conf: conf, persistedConf: conf, compactIndex: cache.compactIndex,
-                                  compactTerm: cache.compactTerm, lastIndex: cache.lastIndex)
+                                  compactTerm: cache.compactTerm, lastIndex: cache.lastIndex, descriptor: descriptor)
         var results: [AppliedEntry] = []
         applier.beginBatch()
         do throws(StorageError) {
@@ -230,6 +250,12 @@ public final class RaftStore: LogStorage {
         if let hardState = ready.hardState { hard = hardState }
         applied = outcome.applied
         conf = outcome.conf
+        if shard == 1 { store.publishMetaConf(conf) }
+        if outcome.descriptor != descriptor {
+            descriptor = outcome.descriptor
+            store.publishDescriptor(descriptor)
+        }
+        for split in results.compactMap(\.split) { store.publishDescriptor(split) }
         if outcome.membersChanged || image != nil { reloadMembers() }
         if outcome.clusterMapChanged { store.publishClusterMap(try? Store.readClusterMap(connection)) }
         if let image { try? FileSystem.remove(image.path) }
@@ -250,6 +276,8 @@ public final class RaftStore: LogStorage {
         /// compaction point are skipped).
         var appendedFrom: Int? = nil
         var membersChanged = false
+        /// The group's range as of the entries applied so far.
+        var descriptor: ShardDescriptor
         var clusterMapChanged = false
         var keptLogAfterSnapshot = false
         /// Live documents right after a snapshot install (before the entries applied after it).
@@ -274,7 +302,7 @@ public final class RaftStore: LogStorage {
             if first <= outcome.lastIndex {
                 let truncate = statements.deleteFrom
                 defer { truncate.reset() }
-                try truncate.bind(Int64(bitPattern: first), at: 1)
+                try truncate.bind(keyBase + Int64(bitPattern: first), at: 1)
                 try truncate.run()
             }
             let insert = statements.insertEntry
@@ -284,7 +312,7 @@ public final class RaftStore: LogStorage {
                     throw SQLite.Error(code: .misuse, message: "Ready.entries are not consecutive at \(entry.index)")
                 }
                 defer { insert.reset() }
-                try insert.bind(Int64(bitPattern: entry.index), at: 1)
+                try insert.bind(keyBase + Int64(bitPattern: entry.index), at: 1)
                 try insert.bind(Int64(bitPattern: entry.term), at: 2)
                 try insert.bind(Int64(entry.kind.rawValue), at: 3)
                 try insert.bind(blob: entry.data, at: 4)
@@ -361,6 +389,7 @@ public final class RaftStore: LogStorage {
             switch command {
             case let .write(write, proposal):
                 if let refusal = Store.invalidPatch(in: write) { return done(proposal: proposal, refusal: refusal) }
+                if let refusal = outcome.descriptor.refusal(of: write) { return done(proposal: proposal, refusal: refusal) }
                 let outcomes = try applier.apply(write, index: entry.index)
                 return done(proposal: proposal, result: CommandResult(index: entry.index, outcomes: outcomes))
             case let .upsertMember(member):
@@ -378,6 +407,10 @@ public final class RaftStore: LogStorage {
                     outcome.clusterMapChanged = true
                 }
                 return done()
+            case let .split(newShard, at, expectedVersion):
+                var entry = done()
+                entry.split = try split(newShard: newShard, at: at, expectedVersion: expectedVersion, &outcome)
+                return entry
             }
         }
     }
@@ -449,14 +482,14 @@ public final class RaftStore: LogStorage {
     /// Publishes the new applied index exactly like the committer.
     private func publish(_ outcome: SaveOutcome, writes: Int) {
         let state = store.state
-        state.appliedIndex.store(applied, ordering: .releasing)
+        store.publishApplied(shard: shard, index: applied)
         if let base = outcome.installedDocumentCount {
             state.documentCount.store(base + applier.liveDelta, ordering: .relaxed)
         } else {
             state.documentCount.add(applier.liveDelta, ordering: .relaxed)
         }
         if writes > 0 { state.counters.withLock { $0.recordCommit(size: writes) } }
-        if let observer = state.observer.withLock({ $0 }) { observer.function(applied) }
+        store.notifyApplied(shard: shard, index: applied)
     }
 
     // MARK: Compaction
@@ -477,7 +510,7 @@ public final class RaftStore: LogStorage {
                 let delete = statements.deleteThrough
                 do {
                     defer { delete.reset() }
-                    try delete.bind(Int64(bitPattern: index), at: 1)
+                    try delete.bind(keyBase + Int64(bitPattern: index), at: 1)
                     try delete.run()
                 }
                 let record = statements.updateCompaction
@@ -509,17 +542,20 @@ struct RaftStatements {
     let upsertMember: Statement
     let deleteMember: Statement
 
-    init(_ connection: Connection) throws(StorageError) {
+    /// Statements of `shard`'s group: log keys are shard-qualified by the caller (`keyBase`);
+    /// range deletes stay inside the group's key range.
+    init(_ connection: Connection, shard: Int) throws(StorageError) {
         func prepare(_ sql: String) throws(StorageError) -> Statement {
             try sqlite { () throws(SQLite.Error) in try connection.prepare(sql, persistent: true) }
         }
+        let low = RaftStore.keyBase(shard: shard), high = RaftStore.keyBase(shard: shard + 1)
         insertEntry = try prepare("INSERT INTO raft_log (idx, term, kind, data) VALUES (?1, ?2, ?3, ?4)")
-        deleteFrom = try prepare("DELETE FROM raft_log WHERE idx >= ?1")
-        deleteThrough = try prepare("DELETE FROM raft_log WHERE idx <= ?1")
+        deleteFrom = try prepare("DELETE FROM raft_log WHERE idx >= ?1 AND idx < \(high)")
+        deleteThrough = try prepare("DELETE FROM raft_log WHERE idx <= ?1 AND idx >= \(low)")
         selectEntries = try prepare("SELECT idx, term, kind, data FROM raft_log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
-        updateHardState = try prepare("UPDATE raft_state SET term = ?1, vote = ?2, commit_index = ?3 WHERE singleton = 1")
-        updateConfState = try prepare("UPDATE raft_state SET conf_state = ?1 WHERE singleton = 1")
-        updateCompaction = try prepare("UPDATE raft_state SET compact_index = ?1, compact_term = ?2 WHERE singleton = 1")
+        updateHardState = try prepare("UPDATE raft_groups SET term = ?1, vote = ?2, commit_index = ?3 WHERE shard = \(shard)")
+        updateConfState = try prepare("UPDATE raft_groups SET conf_state = ?1 WHERE shard = \(shard)")
+        updateCompaction = try prepare("UPDATE raft_groups SET compact_index = ?1, compact_term = ?2 WHERE shard = \(shard)")
         deleteMemberNamed = try prepare("DELETE FROM members WHERE id = ?1 AND raft_id <> ?2")
         upsertMember = try prepare("""
             INSERT INTO members (raft_id, id, url, level, joined_at_index) VALUES (?1, ?2, ?3, ?4, ?5)

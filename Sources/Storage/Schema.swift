@@ -1,3 +1,4 @@
+import Sharding
 import SQLite
 
 /// The database layout and its migrations.
@@ -23,12 +24,24 @@ import SQLite
 /// - `cluster_map`: at most one row, the map's `version` and its JSON `body` (opaque here:
 ///   the Topology module owns the format).
 ///
+/// Version 4 holds several Raft groups (shards) in one file (docs/ARCHITECTURE.md, "Shards"):
+/// - `raft_groups` replaces `raft_state`: one row per group this node holds a replica of,
+///   keyed by `shard`, with its hard state, compaction point, configuration, its bucket
+///   range (`first_bucket`..`last_bucket`, empty = `1..0` for a group waiting for its first
+///   snapshot) and `range_version`. `applied_index` is the group's last applied entry; NULL
+///   for shard 1, the meta shard, whose applied index stays in `meta` (with the documents it
+///   describes in a standalone node and in backups).
+/// - `raft_log.idx` is shard-qualified: `(shard - 1) << 48 | index` (shard 1 unchanged), so
+///   each group's log is one contiguous key range of the same rowid table.
+/// - Documents stay in one table: a group owns the rows whose bucket is in its range, so a
+///   split moves no data.
+///
 /// The file is marked with `PRAGMA application_id` so a foreign SQLite file is recognized.
 enum Schema {
     /// 'mach' in ASCII.
     static let applicationID: Int64 = 0x6D61_6368
     /// The version this build writes; migrations bring older files up to it.
-    static let currentVersion: Int64 = 3
+    static let currentVersion: Int64 = 4
 
     /// `migrations[v - 1]` turns an empty database (v = 1) or version v - 1 into version v.
     static let migrations: [String] = [
@@ -95,6 +108,25 @@ enum Schema {
             body      BLOB    NOT NULL
         );
         """,
+        """
+        CREATE TABLE raft_groups (
+            shard         INTEGER PRIMARY KEY CHECK (shard >= 1),
+            term          INTEGER NOT NULL,
+            vote          INTEGER NOT NULL,
+            commit_index  INTEGER NOT NULL,
+            compact_index INTEGER NOT NULL,
+            compact_term  INTEGER NOT NULL,
+            conf_state    BLOB    NOT NULL,
+            applied_index INTEGER,
+            first_bucket  INTEGER NOT NULL,
+            last_bucket   INTEGER NOT NULL,
+            range_version INTEGER NOT NULL
+        );
+        INSERT INTO raft_groups (shard, term, vote, commit_index, compact_index, compact_term, conf_state, applied_index,
+                                 first_bucket, last_bucket, range_version)
+            SELECT 1, term, vote, commit_index, compact_index, compact_term, conf_state, NULL, 1, 1000, 1 FROM raft_state;
+        DROP TABLE raft_state;
+        """,
     ]
 
     /// Creates or migrates the schema of a writable connection, in one transaction.
@@ -146,13 +178,32 @@ enum Schema {
 }
 
 extension Schema {
-    /// True when the database belongs to a Raft group (a `raft_state` row exists).
+    /// True when the database belongs to a Raft cluster (the meta shard's `raft_groups` row exists).
     static func isRaftMode(_ connection: Connection) throws(StorageError) -> Bool {
         try sqlite { () throws(SQLite.Error) in
-            let tables = try connection.scalarInt64(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'raft_state'") ?? 0
-            guard tables > 0 else { return false }
+            func has(_ table: String) throws(SQLite.Error) -> Bool {
+                try connection.scalarInt64("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '\(table)'") ?? 0 > 0
+            }
+            if try has("raft_groups") {
+                return (try connection.scalarInt64("SELECT count(*) FROM raft_groups WHERE shard = 1") ?? 0) > 0
+            }
+            // A version 3 file not migrated yet (opened read-only).
+            guard try has("raft_state") else { return false }
             return (try connection.scalarInt64("SELECT count(*) FROM raft_state") ?? 0) > 0
+        }
+    }
+
+    /// The Raft groups stored in the file, by shard id (empty for a standalone node).
+    static func groups(_ connection: Connection) throws(StorageError) -> [ShardDescriptor] {
+        try sqlite { () throws(SQLite.Error) in
+            let statement = try connection.prepare(
+                "SELECT shard, first_bucket, last_bucket, range_version FROM raft_groups ORDER BY shard")
+            var groups: [ShardDescriptor] = []
+            while try statement.step() {
+                groups.append(ShardDescriptor(id: statement.int(at: 0), firstBucket: statement.int(at: 1),
+                                              lastBucket: statement.int(at: 2), version: UInt64(bitPattern: statement.int64(at: 3))))
+            }
+            return groups
         }
     }
 }

@@ -1,3 +1,4 @@
+import Sharding
 import SQLite
 
 /// Why a store operation failed. None of these changes stored data: a write that fails was not
@@ -25,6 +26,9 @@ public enum StorageError: Swift.Error, Sendable, CustomStringConvertible {
     /// A command broke the caller's side of the contract (e.g. a PATCH body that is not
     /// JSON); rejected before anything was applied.
     case invalidCommand(String)
+    /// A write for a bucket the group does not own (any more): refused whole, identically on
+    /// every replica; `current` is the group's descriptor at that point.
+    case shardMismatch(bucket: Int, current: ShardDescriptor)
 
     public var description: String {
         switch self {
@@ -36,6 +40,7 @@ public enum StorageError: Swift.Error, Sendable, CustomStringConvertible {
         case let .io(operation, path, errno): "storage: \(operation) \(path) failed: \(errnoDescription(errno)) (errno \(errno))"
         case let .restoreRefused(detail): "storage: restore refused: \(detail)"
         case let .invalidCommand(detail): "storage: invalid command: \(detail)"
+        case let .shardMismatch(bucket, current): "storage: bucket \(bucket) is not in \(current)"
         }
     }
 }

@@ -41,9 +41,10 @@ extension Store {
     /// One page of the live JSON documents of `collection` that match `query`, in its sort
     /// order. Throws ``StorageError/queryTimeout`` past `queryTimeoutMilliseconds`.
     /// With `positions`, the page also carries each document's position (for merging pages
-    /// from several shards).
-    public func query(collection: String, _ query: DocumentQuery, positions: Bool = false) throws(StorageError) -> QueryPage {
-        let compiled = query.compile(collection: collection)
+    /// from several shards). `buckets`: only documents of those buckets.
+    public func query(collection: String, _ query: DocumentQuery, positions: Bool = false,
+                      buckets: ClosedRange<Int>? = nil) throws(StorageError) -> QueryPage {
+        let compiled = query.compile(collection: collection, buckets: buckets)
         let timeout = configuration.queryTimeoutMilliseconds
         return try readers.withReader { reader throws(StorageError) in
             try reader.withDeadline(milliseconds: timeout) { () throws(StorageError) in

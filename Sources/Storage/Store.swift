@@ -34,6 +34,8 @@ public final class Store: Sendable {
     let raftMode: Atomic<Bool>
     /// The replicated cluster map as of the applied index (see `Store+ClusterMap.swift`).
     let clusterMapState: ClusterMapState
+    /// The Raft groups this node holds and their applied indexes (see `Store+Shards.swift`).
+    let shardsState = ShardsState()
 
     /// Opens the store at `configuration.path` (creating the file and schema when missing,
     /// migrating an older schema) and starts the committer thread.
@@ -80,7 +82,7 @@ public final class Store: Sendable {
     }
 
     /// The writer connection: WAL, `synchronous=FULL` (a commit is durable when it returns).
-    private static func openWriter(_ configuration: StoreConfiguration) throws(StorageError) -> Connection {
+    static func openWriter(_ configuration: StoreConfiguration) throws(StorageError) -> Connection {
         try sqlite { () throws(SQLite.Error) in
             let writer = try Connection(path: configuration.path, mode: .readWriteCreate, statementCacheCapacity: 16)
             try writer.setBusyTimeout(milliseconds: 5_000)

@@ -90,6 +90,7 @@ extension ShardEntry {
         .object([
             ("id", .int(id)),
             ("buckets", .array([.int(firstBucket), .int(lastBucket)])),
+            ("version", .int(Int64(bitPattern: version))),
             ("writer", writer.map(JSON.string) ?? .null),
             ("voters", .array(voters.map(JSON.string))),
             ("learners", .array(learners.map(JSON.string))),
@@ -107,7 +108,8 @@ extension ShardEntry {
             lastBucket: lastBucket,
             writer: try fields.optionalString("writer"),
             voters: try fields.strings("voters"),
-            learners: try fields.strings("learners"))
+            learners: try fields.strings("learners"),
+            version: fields.has("version") ? try fields.uint64("version") : 1)
     }
 }
 
@@ -151,6 +153,8 @@ struct Fields {
         guard let value = object[key] else { throw .invalidMap("\(path(key)): missing") }
         return value
     }
+
+    func has(_ key: String) -> Bool { object[key] != nil }
 
     func string(_ key: String) throws(TopologyError) -> String {
         guard let text = try value(key).stringValue else { throw .invalidMap("\(path(key)): expected a string") }

@@ -7,7 +7,7 @@ import JSON
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and operate a running node.",
-        subcommands: [Cluster.self, Backup.self, TransferLeader.self, Leave.self]
+        subcommands: [Cluster.self, Backup.self, TransferLeader.self, Split.self, Leave.self]
     )
 
     struct Connection: ParsableArguments {
@@ -99,6 +99,27 @@ extension Ctl {
 }
 
 extension Ctl {
+    struct Split: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Split a shard online: the new shard takes the buckets from --at on (default: where the load balances).")
+        @OptionGroup var connection: Connection
+        @Option(help: "Shard id.") var shard = 1
+        @Option(help: "First bucket of the new shard (also its id).") var at: Int?
+
+        func run() throws {
+            let body = at.map { JSON.object([("at", .int($0))]).encoded() } ?? []
+            let response = try HTTPClient().perform(
+                connection.request("/admin/v1/shards/\(shard)/split", method: "POST", body: body, timeoutMilliseconds: 30_000))
+            try Ctl.check(response)
+            let answer = try JSON.parse(response.body)
+            func range(_ key: String) -> String { (answer[key]?.elements ?? []).map(\.text).joined(separator: "-") }
+            print("shard \(shard) keeps buckets \(range("buckets")); new shard \(answer["new_shard"].map(\.text) ?? "?") "
+                + "holds \(range("new_buckets")) (version \(answer["version"].map(\.text) ?? "?")); watch `machdb ctl cluster`")
+        }
+    }
+}
+
+extension Ctl {
     struct Leave: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Let a node leave the cluster: its roles move, leadership is handed off, then it is removed.")
@@ -137,15 +158,15 @@ enum ClusterTable {
         }
         lines.append(contentsOf: table(rows))
         lines.append("")
-        var shards: [[String]] = [["SHARD", "BUCKETS", "LEADER", "VOTERS", "LEARNERS"]]
+        var shards: [[String]] = [["SHARD", "BUCKETS", "VERSION", "LEADER", "VOTERS", "LEARNERS"]]
         for shard in map["shards"]?.elements ?? [] {
             let buckets = (shard["buckets"]?.elements ?? []).map(\.text).joined(separator: "-")
             func list(_ key: String) -> String {
                 let names = (shard[key]?.elements ?? []).compactMap(\.stringValue)
                 return names.isEmpty ? "-" : names.joined(separator: ",")
             }
-            shards.append([shard["id"].map { $0.text } ?? "?", buckets, shard["leader"]?.stringValue ?? "-",
-                           list("voters"), list("learners")])
+            shards.append([shard["id"].map { $0.text } ?? "?", buckets, shard["version"].map { $0.text } ?? "1",
+                           shard["leader"]?.stringValue ?? "-", list("voters"), list("learners")])
         }
         lines.append(contentsOf: table(shards))
         let recommendations = (map["recommendations"]?.elements ?? []).suffix(5)

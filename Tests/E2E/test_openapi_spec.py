@@ -38,6 +38,7 @@ SERVED_ROUTES = {
     ("GET", "/admin/v1/backup"),
     ("HEAD", "/admin/v1/backup"),
     ("POST", "/admin/v1/shards/{shard}/transfer-leader"),
+    ("POST", "/admin/v1/shards/{shard}/split"),
     ("POST", "/admin/v1/nodes/{node}/leave"),
     ("GET", "/admin/v1/scaling"),
     ("HEAD", "/admin/v1/scaling"),

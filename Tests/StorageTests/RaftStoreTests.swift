@@ -111,7 +111,7 @@ final class RaftStoreTests: RaftStoreTestCase {
         let store = try openStore()
         XCTAssertEqual(store.appliedIndex, 7)
         XCTAssertEqual(try store.document(collection: "a", id: "x")?.rev, 2)
-        XCTAssertEqual(try scalar(databasePath, "SELECT value FROM meta WHERE key = 'schema_version'"), 3)
+        XCTAssertEqual(try scalar(databasePath, "SELECT value FROM meta WHERE key = 'schema_version'"), 4)
         XCTAssertEqual(try written(write(store, put("a", "y", "{}"))).rev, 1, "Mach I keeps working on a migrated file")
         XCTAssertEqual(store.appliedIndex, 8)
         let raft = try store.startRaft(bootstrap: true, selfRaftID: 1, selfMember: Self.n1)

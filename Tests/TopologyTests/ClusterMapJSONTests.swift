@@ -43,7 +43,7 @@ final class ClusterMapJSONTests: XCTestCase {
               {"id":"n1","url":"http://n1:7000","level":2,"roles":["writer","replica"],"state":"active","join_order":1,"primary_load_manager":false},
               {"id":"n2","url":"http://n2:7000","level":2,"roles":[],"state":"failed","join_order":2,"primary_load_manager":false},
               {"id":"n3","url":"http://n3:7000","level":2,"roles":["load_manager"],"state":"active","join_order":3,"primary_load_manager":true}],
-             "shards":[{"id":1,"buckets":[1,1000],"writer":"n1","voters":["n1","n2","n3"],"learners":[]}],
+             "shards":[{"id":1,"buckets":[1,1000],"version":1,"writer":"n1","voters":["n1","n2","n3"],"learners":[]}],
              "recommendations":[{"seq":1,"kind":"replace_node","target":"n2","reason":"n2 (replica) stopped answering","stage":2,"map_version":\(sim.map.version)}],
              "next_join_order":4,"next_recommendation_seq":2}
             """)

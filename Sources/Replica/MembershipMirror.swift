@@ -1,0 +1,43 @@
+import RaftCore
+
+/// Every shard's group lives on the same nodes as the meta shard's (shard 1), with the same
+/// voters, learners and attributes: a split moves no data, and the topology planner's roles
+/// hold for every shard (docs/ARCHITECTURE.md, "Shards"). The leader of another shard brings
+/// its configuration toward the meta shard's one change at a time, with this function.
+enum MembershipMirror {
+    /// The next change that brings `current` closer to `target`, or nil when they agree.
+    /// `caughtUp(id)` tells whether a learner may be promoted; `leader` is never removed
+    /// (it hands leadership off first: see `handOff`).
+    static func nextChange(from current: ConfState, to target: ConfState, leader: NodeID,
+                           caughtUp: (NodeID) -> Bool) -> ConfChange? {
+        guard !target.voters.isEmpty else { return nil }
+        for id in target.members.sorted() where !current.isMember(id) {
+            var attributes = target.attributes(of: id)
+            attributes.autoPromote = false
+            return .addLearner(id, attributes)
+        }
+        for id in target.voters.sorted() where current.isLearner(id) && caughtUp(id) {
+            return .promote(id)
+        }
+        for id in current.members.sorted() where id != leader && !target.isMember(id) {
+            return .remove(id)
+        }
+        for id in target.learners.sorted() where current.isVoter(id) && id != leader {
+            return .remove(id)  // demoted in the meta shard: re-added as a learner next
+        }
+        for id in current.members.sorted() where target.isMember(id) {
+            var wanted = target.attributes(of: id)
+            wanted.autoPromote = false
+            var have = current.attributes(of: id)
+            have.autoPromote = false
+            if wanted != have { return .updateAttributes(id, wanted) }
+        }
+        return nil
+    }
+
+    /// True when the leader itself is no longer (or no longer a voter) in the meta shard's
+    /// configuration: it must hand leadership to another voter before it can be removed.
+    static func handOff(from current: ConfState, to target: ConfState, leader: NodeID) -> Bool {
+        !target.voters.isEmpty && !target.isVoter(leader) && current.voters.count > 1
+    }
+}

@@ -1,0 +1,114 @@
+import RaftCore
+import Logging
+import Sharding
+import SQLite
+import Synchronization
+
+/// What the Raft groups of this node published: each one's bucket range (for routing) and
+/// applied index (for reads that wait for an index). Shard 1's applied index is the store's
+/// ``Store/appliedIndex``.
+final class ShardsState: Sendable {
+    let table = Mutex(ShardTable([]))
+    let applied = Mutex<[Int: UInt64]>([:])
+    let observer = Mutex<ShardAppliedObserver?>(nil)
+    /// The meta shard's node directory and configuration, for the other groups.
+    let directory = Mutex<(generation: UInt64, members: [Member], conf: ConfState)>((0, [], .empty))
+}
+
+final class ShardAppliedObserver: Sendable {
+    let call: @Sendable (Int, UInt64) -> Void
+    init(_ call: @escaping @Sendable (Int, UInt64) -> Void) { self.call = call }
+}
+
+extension Store {
+    /// The shards whose groups this node holds, with their ranges as of their applied
+    /// indexes. A standalone node (no Raft) owns every bucket as shard 1.
+    public var shardTable: ShardTable {
+        let table = shardsState.table.withLock { $0 }
+        return table.shards.isEmpty ? ShardTable() : table
+    }
+
+    /// The last entry shard `shard`'s group applied here (0 when this node holds no replica of it).
+    public func appliedIndex(shard: Int) -> UInt64 {
+        shard == 1 ? appliedIndex : shardsState.applied.withLock { $0[shard] ?? 0 }
+    }
+
+    /// Registers the function called (on a Raft thread, after the entries are durable) with
+    /// each new applied index of a group other than shard 1 (shard 1 reports to
+    /// ``onApplied(_:)``). Set once.
+    public func onShardApplied(_ observer: @escaping @Sendable (_ shard: Int, _ index: UInt64) -> Void) {
+        shardsState.observer.withLock { $0 = ShardAppliedObserver(observer) }
+    }
+
+    func publishApplied(shard: Int, index: UInt64) {
+        if shard == 1 {
+            state.appliedIndex.store(index, ordering: .releasing)
+        } else {
+            shardsState.applied.withLock { $0[shard] = index }
+        }
+    }
+
+    func notifyApplied(shard: Int, index: UInt64) {
+        if shard == 1 {
+            if let observer = state.observer.withLock({ $0 }) { observer.function(index) }
+        } else if let observer = shardsState.observer.withLock({ $0 }) {
+            observer.call(shard, index)
+        }
+    }
+
+    /// The node directory as the meta shard's Raft thread last published it.
+    public var members: [Member] { shardsState.directory.withLock { $0.members } }
+    /// Changes whenever ``members`` or ``metaConfState`` does.
+    public var membersGeneration: UInt64 { shardsState.directory.withLock { $0.generation } }
+    /// The meta shard's configuration: the other groups mirror its voters and learners.
+    public var metaConfState: ConfState { shardsState.directory.withLock { $0.conf } }
+
+    public func publishMembers(_ members: [Member]) {
+        shardsState.directory.withLock { $0.members = members; $0.generation += 1 }
+    }
+
+    func publishMetaConf(_ conf: ConfState) {
+        shardsState.directory.withLock { if $0.conf != conf { $0.conf = conf; $0.generation += 1 } }
+    }
+
+    func publishDescriptor(_ descriptor: ShardDescriptor) {
+        shardsState.table.withLock { table in
+            table.remove(descriptor.id)
+            table.merge(descriptor)
+        }
+    }
+
+    /// The groups stored in the file other than shard 1 (to open at startup).
+    public func storedGroups() throws(StorageError) -> [ShardDescriptor] {
+        try readers.withReader { reader throws(StorageError) in try Schema.groups(reader.connection) }.filter { $0.id != 1 }
+    }
+
+    /// Opens the storage of shard `shard`'s group on a writer connection of its own (its
+    /// transactions take SQLite's write lock in turn with the other groups'). The group's
+    /// row must exist: made by a split applied here, or by ``createGroup(shard:)``.
+    public func openGroup(shard: Int) throws(StorageError) -> RaftStore {
+        guard shard > 1 else { throw .invalidCommand("shard 1 is opened by startRaft") }
+        guard isRaftMode else { throw .invalidCommand("a standalone node holds no Raft groups") }
+        let connection = try Store.openWriter(configuration)
+        let placeholder = Member(id: "", raftID: 0, url: "", level: 1, joinedAtIndex: 0)
+        return try RaftStore(store: self, connection: connection, shard: shard, bootstrap: false, selfMember: placeholder)
+    }
+
+    /// Records an empty group for shard `shard` (no range, no configuration): a node that
+    /// holds no data of it yet and will receive a snapshot from its leader. Does nothing
+    /// when the group exists.
+    public func createGroup(shard: Int) throws(StorageError) {
+        guard shard > 1 else { throw .invalidCommand("shard 1 is created by startRaft") }
+        let connection = try Store.openWriter(configuration)
+        try sqlite { () throws(SQLite.Error) in
+            let statement = try connection.prepare("""
+                INSERT OR IGNORE INTO raft_groups (shard, term, vote, commit_index, compact_index, compact_term, conf_state,
+                                                   applied_index, first_bucket, last_bucket, range_version)
+                VALUES (?1, 0, 0, 0, 0, 0, ?2, 0, 1, 0, 0)
+                """)
+            try statement.bind(shard, at: 1)
+            try statement.bind(blob: RaftCore.ConfState.empty.encoded(), at: 2)
+            try statement.run()
+        }
+    }
+}
