@@ -91,7 +91,8 @@ let package = Package(
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "RuntimeTests", dependencies: [
-            "Replica", "PeerTransport", "Storage", "MicroHTTPD", "RaftCore", "Sync", .product(name: "Logging", package: "swift-log"),
+            "Replica", "PeerTransport", "Storage", "MicroHTTPD", "RaftCore", "Sync", "Sharding",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]

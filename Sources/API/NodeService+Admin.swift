@@ -108,7 +108,11 @@ extension NodeService {
             gauge("machdb_forwarded_writes_waiting", "Writes forwarded to the leader over the peer stream, waiting for its answer.", raft.forwardedWaiting)
             gauge("machdb_forwarded_writes_capacity", "Bound of forwarded writes waiting.", replica.configuration.maxForwardedWrites)
             renderTransport(into: &out, members: raft.members)
+            renderShards(into: &out)
         }
+        counter("machdb_shard_splits_total", "Splits this node proposed and saw applied (as a shard's leader).", splitCounters.applied)
+        counter("machdb_shard_split_refusals_total", "Split requests refused because one bucket carries the load (hot bucket).", splitCounters.hotBucket)
+        gauge("machdb_shard_splits_in_flight", "Splits this node is proposing now.", splitsInFlight.count)
         gauge("machdb_forward_queue_depth", "Requests waiting to be forwarded to the leader.", cluster.forwarder.depth)
         renderGateway(into: &out)
         counter("machdb_group_commits_total", "Transactions committed by the group commit.", stats.batchesCommitted)
@@ -124,6 +128,31 @@ extension NodeService {
         out += "machdb_group_commit_batch_size_sum \(stats.batchSizes.sum)\n"
         out += "machdb_group_commit_batch_size_count \(stats.batchSizes.count)\n"
         return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(out.utf8))
+    }
+
+    /// Per-shard gauges of the groups this node holds, labelled by shard id.
+    func renderShards(into out: inout String) {
+        let groups = cluster.replicas.map { ($0, $0.status) }
+        let table = store.shardTable
+        out += "# HELP machdb_shards Raft groups (shards) this node holds a replica of.\n# TYPE machdb_shards gauge\nmachdb_shards \(groups.count)\n"
+        func family(_ name: String, _ help: String, _ value: (Replica, ReplicaStatus) -> String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n"
+            for (replica, status) in groups { out += "\(name){shard=\"\(replica.configuration.shard)\"} \(value(replica, status))\n" }
+        }
+        family("machdb_shard_first_bucket", "First bucket of the shard's range (0 while the group waits for its snapshot).") { replica, _ in
+            "\(max(table[replica.configuration.shard]?.firstBucket ?? 0, 0))"
+        }
+        family("machdb_shard_last_bucket", "Last bucket of the shard's range (0 while the group waits for its snapshot).") { replica, _ in
+            "\(max(table[replica.configuration.shard]?.lastBucket ?? 0, 0))"
+        }
+        family("machdb_shard_range_version", "Version of the shard's range (raised by every split).") { replica, _ in
+            "\(table[replica.configuration.shard]?.version ?? 0)"
+        }
+        family("machdb_shard_is_leader", "1 when this node leads (is the Writer of) the shard.") { $1.isLeader ? "1" : "0" }
+        family("machdb_shard_applied_index", "Last entry of the shard applied here.") { "\($1.applied)" }
+        family("machdb_shard_commit_index", "Highest entry of the shard known committed here.") { "\($1.commit)" }
+        family("machdb_shard_pending_proposals", "Writes proposed to the shard and not yet applied.") { "\($1.pendingProposals)" }
+        family("machdb_shard_mailbox_depth", "Requests queued for the shard's Raft thread.") { "\($1.mailboxDepth)" }
     }
 
     /// Per-peer counters of the peer streams, labelled by node id.

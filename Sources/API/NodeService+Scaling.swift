@@ -3,6 +3,7 @@ import JSON
 import LoadManager
 import MicroHTTPD
 import Scaling
+import Sharding
 
 extension NodeService {
     /// Creates the scaling evaluator with its outbox (`<data dir>/hook-outbox.sqlite`) and, with
@@ -54,9 +55,29 @@ extension NodeService {
                 ("leaderless_buffer", .int(configuration.leaderlessWriteBuffer)),
             ])),
         ]
+        fields.append(("split_points", splitPointsJSON()))
         if let stats = try? scaling.outbox.stats() { fields.append(("outbox", stats.json)) }
         if let sender = scaling.sender { fields.append(("hook", sender.status.json)) }
         return ResponseBody.json(.object(fields))
+    }
+
+    /// Where each shard would split now from the load measured here (see `SplitPoint`):
+    /// `{"shard", "buckets", "at", "balance"}`, or `"hot_bucket"` and `"share"` when one
+    /// bucket carries the load and the shard cannot usefully be split.
+    func splitPointsJSON() -> JSON {
+        let counts = measurement.bucketCounts()
+        return .array(store.shardTable.sorted.compactMap { descriptor -> JSON? in
+            guard let range = descriptor.buckets else { return nil }
+            var fields: [(String, JSON)] = [
+                ("shard", .int(descriptor.id)), ("buckets", .array([.int(range.lowerBound), .int(range.upperBound)])),
+            ]
+            switch SplitPoint.choose(range: range, counts: { UInt64(counts[$0 - 1]) }) {
+            case let .at(bucket, balance): fields += [("at", .int(bucket)), ("balance", .double(balance))]
+            case let .hotBucket(bucket, share): fields += [("at", .null), ("hot_bucket", .int(bucket)), ("share", .double(share))]
+            case .tooSmall: fields += [("at", .null)]
+            }
+            return .object(fields)
+        })
     }
 
     static func factsJSON(_ facts: ClusterFacts) -> JSON {

@@ -45,7 +45,7 @@ extension NodeService {
         guard splitsInFlight.begin(shard) else {
             throw Problem(.splitInProgress, "a split of shard \(shard) is being applied; retry when it is done")
         }
-        let path = request.path, store = self.store, inFlight = splitsInFlight
+        let path = request.path, store = self.store, inFlight = splitsInFlight, counters = splitCounters
         logger.info("splitting a shard", metadata: ["shard": "\(shard)", "at": "\(at)", "version": "\(descriptor.version)"])
         replica.proposeControl(.split(newShard: at, at: at, expectedVersion: descriptor.version)) { result in
             inFlight.end(shard)
@@ -55,6 +55,7 @@ extension NodeService {
                     return responder.respond(Problem(.splitInProgress, "shard \(shard) changed while the split was proposed; look again")
                         .response(instance: path))
                 }
+                counters.recordApplied()
                 var response = ResponseBody.json(.object([
                     ("shard", .int(shard)), ("new_shard", .int(at)), ("at", .int(at)), ("version", .int(Int64(parent.version))),
                     ("buckets", .array([.int(parent.firstBucket), .int(parent.lastBucket)])),
@@ -79,6 +80,7 @@ extension NodeService {
         switch SplitPoint.choose(range: range, counts: { UInt64(counts[$0 - 1]) }) {
         case let .at(bucket, _): return bucket
         case let .hotBucket(bucket, share):
+            splitCounters.recordHotBucket()
             throw Problem(.hotBucket, "bucket \(bucket) carries \(Int(share * 100)) % of shard \(descriptor.id)'s requests: a split cannot divide it")
         case .tooSmall: throw Problem(.invalidSplit, "shard \(descriptor.id) holds a single bucket")
         }

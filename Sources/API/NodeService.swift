@@ -35,6 +35,8 @@ public final class NodeService: HTTPHandler {
     let observed = ObservedIndexes()
     /// Shards with a split being proposed from here (one at a time per shard).
     let splitsInFlight = SplitsInFlight()
+    /// Splits applied through this node, and split requests refused for a hot bucket.
+    let splitCounters = SplitCounters()
     /// Writes waiting for a leader right now (bounded by `leaderlessWriteBuffer`).
     let leaderlessWaiting = Atomic<Int>(0)
     /// Admission for relayed requests (upstream limits, priority wait queue).
@@ -287,6 +289,14 @@ final class SplitsInFlight: Sendable {
     func begin(_ shard: Int) -> Bool { shards.withLock { $0.insert(shard).inserted } }
     func end(_ shard: Int) { _ = shards.withLock { $0.remove(shard) } }
     var count: Int { shards.withLock { $0.count } }
+}
+
+final class SplitCounters: Sendable {
+    private let counts = Mutex<(applied: Int, hotBucket: Int)>((0, 0))
+    func recordApplied() { counts.withLock { $0.applied += 1 } }
+    func recordHotBucket() { counts.withLock { $0.hotBucket += 1 } }
+    var applied: Int { counts.withLock { $0.applied } }
+    var hotBucket: Int { counts.withLock { $0.hotBucket } }
 }
 
 /// Reads parked per shard (see `NodeService.waiters(shard:)`).

@@ -55,10 +55,8 @@ public final class ClusterController: Sendable {
     private let topologyState = Mutex<TopologyController?>(nil)
     public var topology: TopologyController? { topologyState.withLock { $0 } }
     private let modeState = Mutex<Mode>(.standalone)
-    /// Each group's snapshot images, by shard.
-    private let snapshots = Mutex<[Int: SnapshotFiles]>([:])
-    /// The groups other than shard 1 this node holds a replica of (docs/ARCHITECTURE.md, "Shards").
-    private let groups = Mutex<[Int: Replica]>([:])
+    /// The groups this node holds, once Raft started (docs/ARCHITECTURE.md, "Shards").
+    private let shardGroups = Mutex<ShardGroups?>(nil)
 
     public init(configuration: ClusterConfiguration, store: Store, logger: Logger) throws {
         self.configuration = configuration
@@ -113,15 +111,20 @@ public final class ClusterController: Sendable {
                             joinedAtIndex: 0)
             let raftStore = try store.startRaft(bootstrap: bootstrap, selfRaftID: settings.raftID, selfMember: me)
             let images = raftStore.snapshots
-            snapshots.withLock { $0[1] = images }
             let replica = try Replica(configuration: settings, raftStore: raftStore, transport: transport,
                                       clusterToken: configuration.clusterToken, logger: logger)
-            watchSplits(of: replica)
-            router.register(replica)
-            router.onUnknownShard { [weak self] shard, from in self?.heardOf(shard: shard, from: from) }
+            let maps = self.maps
+            let groups = ShardGroups(store: store, transport: transport, router: router, template: settings,
+                                     clusterToken: configuration.clusterToken, logger: logger, listed: { shard in
+                                         maps.replicated?.shards.first { $0.id == shard }.map {
+                                             ShardDescriptor(id: $0.id, firstBucket: $0.firstBucket, lastBucket: $0.lastBucket,
+                                                             version: $0.version)
+                                         }
+                                     }, started: { [weak self] _ in self?.topology?.nudge() })
+            shardGroups.withLock { $0 = groups }
             modeState.withLock { $0 = .raft(replica) }
             logger.info("raft mode", metadata: ["bootstrap": "\(bootstrap)", "applied_index": "\(store.appliedIndex)"])
-            for group in try store.storedGroups() { try startGroup(group.id, campaign: false) }
+            try groups.start(meta: replica, images: images)
             return replica
         } catch {
             modeState.withLock { $0 = .standalone }
@@ -131,72 +134,16 @@ public final class ClusterController: Sendable {
 
     /// The snapshot file of shard `shard` registered under `token`, for the internal snapshot route.
     public func snapshotFile(shard: Int = 1, token: String) -> (path: String, size: Int64, checksum: UInt64)? {
-        snapshots.withLock { $0[shard] }?.file(token: token)
+        shardGroups.withLock { $0 }?.snapshotFiles(shard: shard)?.file(token: token)
     }
 
     // MARK: Shards
 
     /// This node's replica of shard `shard`'s group, if it holds one.
-    public func replica(shard: Int) -> Replica? {
-        shard == 1 ? replica : groups.withLock { $0[shard] }
-    }
+    public func replica(shard: Int) -> Replica? { shardGroups.withLock { $0 }?.replica(shard: shard) }
 
     /// Every group this node holds, shard 1 first.
-    public var replicas: [Replica] {
-        guard let first = replica else { return [] }
-        return [first] + groups.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
-    }
-
-    /// Starts this node's replica of a group stored in the file (made by a split applied
-    /// here, or created empty to receive a snapshot). Idempotent.
-    private func startGroup(_ shard: Int, campaign: Bool) throws {
-        if groups.withLock({ $0[shard] != nil }) { return }
-        let raftStore = try store.openGroup(shard: shard)
-        let images = raftStore.snapshots
-        var settings = configuration.replica
-        settings.shard = shard
-        settings.campaignAtStart = campaign
-        settings.randomSeed = settings.randomSeed &+ UInt64(shard)
-        let replica = try Replica(configuration: settings, raftStore: raftStore, transport: transport,
-                                  clusterToken: configuration.clusterToken, logger: logger)
-        watchSplits(of: replica)
-        snapshots.withLock { $0[shard] = images }
-        groups.withLock { $0[shard] = replica }
-        router.register(replica)
-        logger.info("shard group started", metadata: ["shard": "\(shard)", "campaign": "\(campaign)"])
-    }
-
-    private func watchSplits(of replica: Replica) {
-        replica.onSplit { [weak self] child, leading in
-            guard let self else { return }
-            do {
-                try startGroup(child.id, campaign: leading)
-            } catch {
-                logger.critical("cannot start the new shard's group", metadata: ["shard": "\(child.id)", "error": "\(error)"])
-            }
-            topology?.nudge()
-        }
-    }
-
-    /// A peer sent traffic for a shard this node holds no replica of. When the replicated map
-    /// lists that shard with a range no local group overlaps (this node joined after the
-    /// split, or its parent group's range already shrank), an empty group is created to
-    /// receive the shard's snapshot. While a local group still owns part of the range (this
-    /// node has not applied the split yet) the traffic is dropped: the split will create the
-    /// group from the data already here.
-    private func heardOf(shard: Int, from: NodeID) {
-        guard shard > 1, groups.withLock({ $0[shard] == nil }), let map = maps.replicated,
-              let entry = map.shards.first(where: { $0.id == shard }) else { return }
-        let listed = ShardDescriptor(id: shard, firstBucket: entry.firstBucket, lastBucket: entry.lastBucket, version: entry.version)
-        let local = store.shardTable
-        guard !local.shards.values.contains(where: { $0.overlaps(listed) }) else { return }
-        do {
-            try store.createGroup(shard: shard)
-            try startGroup(shard, campaign: false)
-        } catch {
-            logger.error("cannot create an empty group for a shard", metadata: ["shard": "\(shard)", "error": "\(error)"])
-        }
-    }
+    public var replicas: [Replica] { shardGroups.withLock { $0 }?.all ?? [] }
 
     /// Asks the cluster at `url` to admit this node, retrying until `deadline` (the node
     /// answering may not be the leader, or no leader may be elected yet).
@@ -234,7 +181,7 @@ public final class ClusterController: Sendable {
     public func close() {
         topology?.stop()
         maps.close()
-        for group in groups.withLock({ Array($0.values) }) { group.shutdown() }
+        shardGroups.withLock { $0 }?.shutdown()
         if let replica { replica.shutdown() }
         _ = transport.close()
         router.close()

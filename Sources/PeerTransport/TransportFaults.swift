@@ -16,6 +16,9 @@ public final class TransportFaults: Sendable {
         public var partitioned: Set<NodeID> = []
         /// Peers whose streams this node stops reading (their sends eventually block and time out).
         public var stopReading: Set<NodeID> = []
+        /// Shards whose Raft messages to these peers are all lost: `[peer: shards]` (one
+        /// group cut off while the others' traffic flows).
+        public var droppedShards: [NodeID: Set<Int>] = [:]
         /// Seed of the drop/duplicate choices.
         public var seed: UInt64 = 1
         public init() {}
@@ -34,7 +37,7 @@ public final class TransportFaults: Sendable {
     var active: Bool {
         state.withLock { s in
             s.settings.dropRate > 0 || s.settings.duplicateRate > 0 || s.settings.delayMilliseconds > 0
-                || !s.settings.partitioned.isEmpty || !s.settings.stopReading.isEmpty
+                || !s.settings.partitioned.isEmpty || !s.settings.stopReading.isEmpty || !s.settings.droppedShards.isEmpty
         }
     }
 
@@ -43,7 +46,8 @@ public final class TransportFaults: Sendable {
     func copies(of frame: PeerFrame, to peer: NodeID) -> Int {
         state.withLock { s in
             if s.settings.partitioned.contains(peer) { return 0 }
-            guard case .messages = frame else { return 1 }
+            guard case let .messages(shard, _) = frame else { return 1 }
+            if s.settings.droppedShards[peer]?.contains(shard) == true { return 0 }
             if s.settings.dropRate > 0, Double.random(in: 0..<1, using: &s.random) < s.settings.dropRate { return 0 }
             if s.settings.duplicateRate > 0, Double.random(in: 0..<1, using: &s.random) < s.settings.duplicateRate { return 2 }
             return 1

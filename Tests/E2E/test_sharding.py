@@ -323,3 +323,103 @@ def test_bulk_across_shards_applies_each_shards_part_and_says_where(cluster_fact
     for k in low[:2] + high[:2]:
         g = c.nodes[1].get(doc_path("bulk", k) + "?consistency=strong")
         assert g.status == 200 and g.json() == {"k": k}, g.describe()
+
+
+class Ledger:
+    """A background writer through every running node: acknowledged ids and ids whose outcome
+    is unknown (503 write-timeout, dropped connection)."""
+
+    def __init__(self, c, prefix: str):
+        self.c, self.prefix = c, prefix
+        self.acked: set[str] = set()
+        self.unknown: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        seq = 0
+        while not self.stop.is_set():
+            seq += 1
+            doc_id = f"{self.prefix}-{seq}"
+            nodes = self.c.running()
+            if not nodes:
+                time.sleep(0.05)
+                continue
+            node = nodes[seq % len(nodes)]
+            try:
+                r = node.put_json(doc_path("ledger", doc_id), {"seq": seq})
+            except OSError:
+                self.unknown.add(doc_id)
+                continue
+            if r.status in (200, 201):
+                self.acked.add(doc_id)
+            elif r.status == 503 and r.headers.get("x-machdb-not-applied") != "true":
+                self.unknown.add(doc_id)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(30)
+
+
+def test_kill9_at_points_of_a_split_loses_nothing(cluster_factory):
+    c = cluster_factory()
+    c.start(3)
+    ledger = Ledger(c, "k")
+    wait_until(lambda: len(ledger.acked) >= 50, 20, "writes before the first split")
+
+    # 1. A follower dies as the split is proposed; it applies the split from its log on restart.
+    leader = c.leader()
+    follower = next(n for n in c.nodes if n is not leader)
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("r", split(c, leader, at=300)))
+    t.start()
+    follower.kill9()
+    t.join(30)
+    assert result["r"].status == 202, result["r"].describe()
+    follower.restart(graceful=False)
+
+    # 2. The leader dies right after the split is applied (the new shard's group just started).
+    wait_two_shards_apart(c)
+    leader = c.leader()
+    r = split(c, leader, shard=300, at=700)
+    assert r.status == 202, r.describe()
+    leader.kill9()
+    time.sleep(1.0)
+    leader.restart(graceful=False)
+
+    # 3. A shard's leader dies while its split may or may not have been committed.
+    owner = wait_until(lambda: shards_of(cluster_view(c.nodes[0]))[1].get("leader"), 20, "a leader of shard 1")
+    node = c.node(owner)
+    t = threading.Thread(target=lambda: result.__setitem__("r3", split(c, node, at=100)))
+    t.start()
+    time.sleep(0.005)
+    node.kill9()
+    t.join(30)
+    node.restart(graceful=False)
+
+    time.sleep(2)
+    ledger.finish()
+    # Every node agrees on the shards (with or without the third split), and holds every write.
+    def agreed():
+        views = [cluster_view(n) for n in c.nodes]
+        layouts = {tuple(sorted((s["id"], tuple(s["buckets"]), s["version"]) for s in v["shards"])) for v in views}
+        if len(layouts) != 1:
+            return None
+        for v in views:
+            for s in v["shards"]:
+                if s.get("leader") is None or s.get("applied_index") != s.get("commit_index"):
+                    return None
+        return layouts.pop()
+    layout = wait_until(agreed, 40, "every node agrees on the shards and applied everything", interval=0.5)
+    ids = [s[0] for s in layout]
+    assert {1, 300, 700} <= set(ids), layout
+    for doc_id in ledger.acked:
+        r = c.nodes[0].get(doc_path("ledger", doc_id) + "?consistency=strong")
+        assert r.status == 200, f"acknowledged {doc_id} lost: {r.describe()}"
+    contents = [content_of(n) for n in c.nodes]
+    assert all(x == contents[0] for x in contents), "replicas differ"
+    present = {k[1] for k in contents[0] if k[0] == "ledger"}
+    assert ledger.acked <= present
+    assert present - ledger.acked <= ledger.unknown, "a write that certainly failed is present"
+    print(f"layout {layout}; acknowledged {len(ledger.acked)}, unknown {len(ledger.unknown)}")

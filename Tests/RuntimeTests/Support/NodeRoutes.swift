@@ -1,6 +1,7 @@
 import Foundation
 import MicroHTTPD
 import PeerTransport
+import Replica
 import Storage
 import Synchronization
 
@@ -12,8 +13,8 @@ final class NodeRoutes: HTTPHandler {
     let clusterToken: String?
     let transport: PeerTransport
     let snapshotServer = SnapshotServer(bytesPerSecond: nil)
-    /// The replica's snapshot images, once Raft runs on the node.
-    let files = Mutex<SnapshotFiles?>(nil)
+    /// The node's groups (their snapshot images), once Raft runs on the node.
+    let groups = Mutex<ShardGroups?>(nil)
 
     init(clusterToken: String?, transport: PeerTransport) {
         self.clusterToken = clusterToken
@@ -38,7 +39,7 @@ final class NodeRoutes: HTTPHandler {
             }))
         } else if request.method == "GET", parts.count == 6, parts[0] == "internal", parts[1] == "v1", parts[2] == "raft",
                   parts[4] == "snapshots", let token = PercentEncoding.decode(parts[5]) {
-            serveChunk(token: token, request, responder)
+            serveChunk(shard: Int(parts[3]) ?? 0, token: token, request, responder)
         } else {
             responder.respond(Response(status: 404))
         }
@@ -46,8 +47,10 @@ final class NodeRoutes: HTTPHandler {
 
     func bodyTooLarge(_ request: Request, limit: Int) -> Response { Response(status: 413) }
 
-    private func serveChunk(token: String, _ request: Request, _ responder: Responder) {
-        guard let file = files.withLock({ $0 })?.file(token: token) else { return responder.respond(Response(status: 404)) }
+    private func serveChunk(shard: Int, token: String, _ request: Request, _ responder: Responder) {
+        guard let file = groups.withLock({ $0 })?.snapshotFiles(shard: shard)?.file(token: token) else {
+            return responder.respond(Response(status: 404))
+        }
         guard let offset = Int64(request.queryValue("offset") ?? "0"), let length = Int(request.queryValue("length") ?? "1048576") else {
             return responder.respond(Response(status: 400))
         }

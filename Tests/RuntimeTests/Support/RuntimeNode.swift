@@ -3,9 +3,16 @@ import Logging
 import MicroHTTPD
 import PeerTransport
 import RaftCore
+import Sharding
 import Replica
 import Storage
 import Sync
+import Synchronization
+
+/// Shards a test lists as a replicated map would (see `ShardGroups`).
+final class ListedShards: Sendable {
+    let shards = Mutex<[Int: ShardDescriptor]>([:])
+}
 
 /// One node of an in-process cluster, wired as `ClusterController` wires a real one: a `Store`
 /// in a directory of its own, a `PeerTransport` delivering to a `PeerRouter`, a `Replica`
@@ -26,6 +33,9 @@ final class RuntimeNode {
     let server: Server
     let clusterToken: String?
     private(set) var replica: Replica!
+    private(set) var groups: ShardGroups!
+    /// The shards as a replicated map would list them (for groups created empty).
+    let listed = ListedShards()
     private var stopped = false
 
     init(name: String, directory: String, clusterToken: String?) throws {
@@ -70,7 +80,7 @@ final class RuntimeNode {
     /// starts empty and waits to be added (a snapshot from the leader fills it).
     func startRaft(bootstrap: Bool, seed: UInt64) throws {
         let raftStore = try store.startRaft(bootstrap: bootstrap, selfRaftID: raftID, selfMember: member)
-        routes.files.withLock { $0 = raftStore.snapshots }
+        let images = raftStore.snapshots
         var configuration = ReplicaConfiguration(nodeID: name, raftID: raftID, url: url, randomSeed: seed)
         configuration.tickMilliseconds = 10
         configuration.electionTicks = 20
@@ -78,15 +88,24 @@ final class RuntimeNode {
         configuration.proposalTimeoutMilliseconds = 2_000
         let replica = try Replica(configuration: configuration, raftStore: raftStore, transport: transport,
                                   clusterToken: clusterToken, logger: logger)
-        router.register(replica)
+        let listed = self.listed
+        let groups = ShardGroups(store: store, transport: transport, router: router, template: configuration,
+                                 clusterToken: clusterToken, logger: logger, listed: { shard in listed.shards.withLock { $0[shard] } })
+        routes.groups.withLock { $0 = groups }
         self.replica = replica
+        self.groups = groups
+        try groups.start(meta: replica, images: images)
     }
+
+    /// This node's replica of `shard`.
+    func replica(shard: Int) -> Replica? { groups?.replica(shard: shard) }
 
     /// Stops everything, in the node's order: Raft, the transport (which releases the upgraded
     /// streams), the HTTP server, the store. Idempotent.
     func stop() {
         guard !stopped else { return }
         stopped = true
+        groups?.shutdown()
         replica?.shutdown()
         if !transport.close() { logger.error("transport threads still running after close") }
         routes.snapshotServer.close()
