@@ -9,6 +9,10 @@
 # newest node, which relays writes to the leader and reads to the Read Replica; etcd: its
 # leader). n=1: machdb is a Mach I node (durable: synchronous=FULL group commit), etcd one
 # member. n=3: machdb nodes joined into one Raft group (fsync on every node), etcd 3 members.
+# SYSTEMS may also name machdb-2shards: the machdb cluster split at bucket 501 before the
+# preload (two shards, their Writers on different nodes), load still aimed at the entry point.
+# MIXES may also name query: POST /v1/collections/carts/query {"limit": 10} instead of reads
+# (machdb only).
 # Environment knobs (defaults in brackets):
 #   NODES ["1"]  SYSTEMS ["machdb etcd"]  MIXES ["write read95"]  CONNS ["1 16 64 256"]
 #   REPEATS [3] (runs per configuration at c=64; other c get REPEATS_OTHER [1])
@@ -92,12 +96,27 @@ sys.exit(0 if len(voters) == n and m["shards"][0]["leader"] == "n1" else 1)' "$n
   echo "machdb cluster of $n did not form" >&2; return 1
 }
 
+split_in_two() {  # shard 1 split at bucket 501; waits for two shards with Writers on different nodes
+  curl -fsS -X POST "http://127.0.0.1:$PORT/admin/v1/shards/1/split" -H 'Content-Type: application/json' \
+    -d '{"at": 501}' >/dev/null
+  for _ in $(seq 1 300); do
+    if curl -fsS "http://127.0.0.1:$PORT/admin/v1/cluster" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["shards"]
+leaders = [x.get("leader") for x in s]
+sys.exit(0 if len(s) == 2 and None not in leaders and len(set(leaders)) == 2 else 1)'; then return 0; fi
+    sleep 0.1
+  done
+  echo "machdb did not split in two" >&2; return 1
+}
+
 run() {  # run NODES SYSTEM MIX CONNS REPEAT
   local n=$1 system=$2 mix=$3 c=$4 r=$5
   local args=(--mix "$mix" --conns "$c" --duration "$DURATION" --warmup "$WARMUP" --keys "$KEYS"
               --quiet-wait "${QUIET_WAIT:-60}" --label "$system n=$n $mix c=$c r=$r" --out "$OUT")
-  if [[ $system == machdb ]]; then
+  if [[ $system == machdb* ]]; then
     start_nodes "$n"
+    [[ $system == machdb-2shards ]] && split_in_two
     local pidargs=()
     for p in "${node_pids[@]}"; do pidargs+=(--server-pid "$p"); done
     # Clients use the cluster's entry point (the primary Load Manager of the map; n1 alone).
@@ -108,10 +127,14 @@ m = json.load(sys.stdin)
 print(next(n["url"] for n in m["nodes"] if n.get("primary_load_manager")))')
     local before
     before=$(python3 "$HERE/counters.py" "$PORT" "$n")
+    local read=(--read 'GET /v1/collections/carts/docs/{key_url}' --read-body '')
+    if [[ $mix == query ]]; then
+      read=(--read 'POST /v1/collections/carts/query' --read-body '{"limit": 10}')
+      args[1]=read
+    fi
     python3 "$SHARED/bench/load.py" --url "$entry" \
       --write 'PUT /v1/collections/carts/docs/{key_url}' --write-body '{doc}' \
-      --read 'GET /v1/collections/carts/docs/{key_url}' --read-body '' \
-      "${pidargs[@]}" "${args[@]}" >/dev/null
+      "${read[@]}" "${pidargs[@]}" "${args[@]}" >/dev/null
     python3 "$HERE/counters.py" "$PORT" "$n" --since "$before" --label "$system n=$n $mix c=$c r=$r" >>"$OUT.counters"
     stop_nodes
   else

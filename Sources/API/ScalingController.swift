@@ -5,6 +5,7 @@ import LoadManager
 import Logging
 import Replica
 import Scaling
+import Sharding
 import Sync
 import Synchronization
 import Topology
@@ -135,13 +136,28 @@ final class ScalingController: Sendable {
         let active = map.nodes.filter { $0.state == .active }
         let writer = map.shards.first?.writer.flatMap { map.node($0) }
         let replicas = active.filter { $0.roles.contains(.replica) && !$0.roles.contains(.writer) }
+        let split = splitChoice(map)
         return ClusterFacts(
             stage: map.stage, stageName: map.stageName, readReplicas: replicas.count,
             maxReplicas: cluster.configuration.topology.policy.maxReplicas, leaderLevel: writer?.level ?? settings.level,
             // A node with no role yet is catching up (or waiting for promotion).
             anyReplicaLagging: active.contains { $0.roles.isEmpty },
             removableNode: replicas.max { $0.joinOrder < $1.joinOrder }?.id,
-            joinURL: map.primaryLoadManager?.url ?? settings.url)
+            joinURL: map.primaryLoadManager?.url ?? settings.url, splitShard: split.shard, splitAt: split.at)
+    }
+
+    /// The shard a split would help most (the one with the most requests measured here over the
+    /// last hour) and where it would split (`SplitPoint`; nil for a hot bucket).
+    func splitChoice(_ map: ClusterMap) -> (shard: Int, at: Int?) {
+        let counts = measurement.bucketCounts()
+        let ranges = map.shards.map { (id: $0.id, range: $0.firstBucket...$0.lastBucket) }
+        guard let busiest = ranges.max(by: { a, b in
+            a.range.reduce(0) { $0 + counts[$1 - 1] } < b.range.reduce(0) { $0 + counts[$1 - 1] }
+        }) else { return (1, nil) }
+        if case let .at(bucket, _) = SplitPoint.choose(range: busiest.range, counts: { UInt64(counts[$0 - 1]) }) {
+            return (busiest.id, bucket)
+        }
+        return (busiest.id, nil)
     }
 
     /// Hands each new `replace_node` of the map to the outbox (once: the cursor is persisted).

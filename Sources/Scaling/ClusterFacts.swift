@@ -18,13 +18,18 @@ public struct ClusterFacts: Sendable, Equatable {
     public var joinURL: String?
     /// The shard a split_shard recommendation names (chosen by the caller, e.g. the hottest).
     public var splitShard: Int
+    /// Where that shard would split (the new shard's first bucket, chosen by the caller from
+    /// the load per bucket); nil when it cannot usefully be split (one hot bucket, a single
+    /// bucket): the policy then recommends no split.
+    public var splitAt: Int?
 
     /// The highest machine level; a write-intensive cluster at it scales by splitting.
     public static let maximumLevel = 5
 
     public init(
         stage: Int, stageName: String, readReplicas: Int, maxReplicas: Int, leaderLevel: Int,
-        anyReplicaLagging: Bool = false, removableNode: String? = nil, joinURL: String? = nil, splitShard: Int = 1
+        anyReplicaLagging: Bool = false, removableNode: String? = nil, joinURL: String? = nil, splitShard: Int = 1,
+        splitAt: Int? = nil
     ) {
         self.stage = stage
         self.stageName = stageName
@@ -35,5 +40,6 @@ public struct ClusterFacts: Sendable, Equatable {
         self.removableNode = removableNode
         self.joinURL = joinURL
         self.splitShard = splitShard
+        self.splitAt = splitAt
     }
 }

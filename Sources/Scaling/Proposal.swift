@@ -8,24 +8,27 @@ public struct Proposal: Sendable, Equatable {
         public var node: String?
         /// add_node: the level of the new replica (the leader's); bigger_leader: the new leader's level.
         public var level: Int?
-        /// split_shard: the shard to split.
+        /// split_shard: the shard to split, and the first bucket of the new shard.
         public var shard: Int?
+        public var at: Int?
         /// add_node, bigger_leader: where the new node joins.
         public var joinURL: String?
 
-        public init(node: String? = nil, level: Int? = nil, shard: Int? = nil, joinURL: String? = nil) {
+        public init(node: String? = nil, level: Int? = nil, shard: Int? = nil, at: Int? = nil, joinURL: String? = nil) {
             self.node = node
             self.level = level
             self.shard = shard
+            self.at = at
             self.joinURL = joinURL
         }
 
-        /// `{node, level, shard, join_url}` with nil fields omitted.
+        /// `{node, level, shard, at, join_url}` with nil fields omitted.
         public var json: JSON {
             var members: [(String, JSON)] = []
             if let node { members.append(("node", .string(node))) }
             if let level { members.append(("level", .int(level))) }
             if let shard { members.append(("shard", .int(shard))) }
+            if let at { members.append(("at", .int(at))) }
             if let joinURL { members.append(("join_url", .string(joinURL))) }
             return .object(members)
         }

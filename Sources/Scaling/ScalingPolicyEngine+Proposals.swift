@@ -1,9 +1,10 @@
 extension ScalingPolicyEngine {
-    /// The scale-up proposal for the workload class and the cluster's room to grow.
+    /// The scale-up proposal for the workload class and the cluster's room to grow; nil when the
+    /// answer would be a split and the shard cannot usefully be split (`facts.splitAt` nil).
     static func scaleUp(
         _ measured: Measurements, sustained: Int, windows: LatencyWindows, now: UInt64, facts: ClusterFacts,
         workload: WorkloadClass, policy: ScalingPolicy
-    ) -> Proposal {
+    ) -> Proposal? {
         var causes: [String] = []
         if measured.averageHigh(policy) {
             causes.append(
@@ -27,10 +28,11 @@ extension ScalingPolicyEngine {
             action = "the workload is write-intensive (\(Format.percent(measured.long.writeFraction)) writes): "
                 + "move the leader to a level \(facts.leaderLevel + 1) node"
         case .writeIntensive:
+            guard let at = facts.splitAt else { return nil }  // nothing to split (a hot bucket): the status says so
             kind = .splitShard
-            target = .init(shard: facts.splitShard)
+            target = .init(shard: facts.splitShard, at: at, joinURL: facts.joinURL)
             action = "the workload is write-intensive (\(Format.percent(measured.long.writeFraction)) writes) "
-                + "and the leader is already at level \(facts.leaderLevel): split shard \(facts.splitShard)"
+                + "and the leader is already at level \(facts.leaderLevel): split shard \(facts.splitShard) at bucket \(at)"
         case .readIntensive, .balanced:
             if facts.readReplicas < facts.maxReplicas {
                 kind = .addNode
@@ -38,10 +40,11 @@ extension ScalingPolicyEngine {
                 action = "\(facts.readReplicas) of \(facts.maxReplicas) read replicas are in use "
                     + "(\(Format.percent(measured.long.readFraction)) reads): add a level \(facts.leaderLevel) node"
             } else {
+                guard let at = facts.splitAt else { return nil }
                 kind = .splitShard
-                target = .init(shard: facts.splitShard)
+                target = .init(shard: facts.splitShard, at: at, joinURL: facts.joinURL)
                 action = "all \(facts.maxReplicas) read replicas are in use "
-                    + "(\(Format.percent(measured.long.readFraction)) reads): split shard \(facts.splitShard)"
+                    + "(\(Format.percent(measured.long.readFraction)) reads): split shard \(facts.splitShard) at bucket \(at)"
             }
         }
 

@@ -317,6 +317,9 @@ final class OperatorService: HTTPHandler, Sendable {
         if case let .remove(node, joinURL) = decision.plan {
             Thread.detachNewThread { [self] in remove(node: node, joinURL: joinURL) }
         }
+        if case let .split(shard, at, joinURL) = decision.plan {
+            Thread.detachNewThread { [self] in split(shard: shard, at: at, joinURL: joinURL) }
+        }
         var fields: [(String, JSON)] = [("accepted", true), ("id", .string(id)), ("action", .string(decision.record.action))]
         if let node = decision.record.node { fields.append(("node", .string(node))) }
         if let port = decision.record.port { fields.append(("port", .int(port))) }
@@ -327,6 +330,7 @@ final class OperatorService: HTTPHandler, Sendable {
         case none
         case start(node: String, port: Int, level: Int, joinURL: String)
         case remove(node: String, joinURL: String)
+        case split(shard: Int, at: Int, joinURL: String)
     }
 
     /// Chooses what to do. Reserves the node id and port of a node to start, and marks a node to
@@ -343,12 +347,21 @@ final class OperatorService: HTTPHandler, Sendable {
         guard Self.kinds.contains(kind) else {
             return (decision("skipped: unknown kind", node: targetNode, "kind \(kind) is not one this operator knows"), .none)
         }
-        if kind == "split_shard" {
-            return (decision("logged: not automated", node: targetNode,
-                             "split shard \(target["shard"].map(\.text) ?? "?") (splitting is not automated yet); \(reason)"), .none)
-        }
         guard settings.provision == .local else {
             return (decision("logged", node: targetNode, "--provision log: \(reason)"), .none)
+        }
+        if kind == "split_shard" {
+            // Every node holds every shard in this build: the split itself adds the capacity
+            // (the new shard's Writer goes to another node); no node is started for it.
+            guard let shard = target["shard"]?.intValue.flatMap({ Int(exactly: $0) }),
+                  let at = target["at"]?.intValue.flatMap({ Int(exactly: $0) }) else {
+                return (decision("skipped: no shard or boundary", "split_shard needs target.shard and target.at"), .none)
+            }
+            guard let joinURL else {
+                return (decision("skipped: no join_url", "target.join_url (an http URL of the cluster) is required"), .none)
+            }
+            return (decision("splitting", "asking \(joinURL) to split shard \(shard) at bucket \(at); \(reason)"),
+                    .split(shard: shard, at: at, joinURL: joinURL))
         }
         switch kind {
         case "remove_node":
@@ -465,6 +478,23 @@ final class OperatorService: HTTPHandler, Sendable {
             }
         }
         logger.info("provisioned node exited", metadata: ["node": "\(node)", "pid": "\(pid)", "exit_code": "\(code)"])
+    }
+
+    /// `split_shard` (its own thread): asks the cluster to split `shard` at bucket `at`.
+    private func split(shard: Int, at: Int, joinURL: String) {
+        let base = joinURL.hasSuffix("/") ? String(joinURL.dropLast()) : joinURL
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        if let token = settings.adminToken { headers.append(("Authorization", "Bearer \(token)")) }
+        do {
+            let response = try HTTPClient().perform(ClientRequest(
+                method: "POST", url: "\(base)/admin/v1/shards/\(shard)/split", headers: headers,
+                body: JSON.object([("at", .int(at))]).encoded(), timeoutMilliseconds: 30_000))
+            logger.info("asked the cluster to split a shard", metadata: [
+                "shard": "\(shard)", "at": "\(at)", "status": "\(response.status)", "answer": "\(response.text.prefix(300))",
+            ])
+        } catch {
+            logger.warning("split request failed", metadata: ["shard": "\(shard)", "at": "\(at)", "error": "\(error)"])
+        }
     }
 
     /// The slow part of `remove_node` (its own thread): ask the cluster to let `node` leave,

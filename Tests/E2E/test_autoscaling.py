@@ -84,3 +84,62 @@ def test_sustained_timeouts_add_one_node_through_the_operator(cluster_factory, m
             t.join(timeout=10)
         operator.close()
         print(f"----- operator log\n{operator.log_tail()}")
+
+
+def test_read_heavy_load_at_max_replicas_splits_the_shard_through_the_operator(cluster_factory, machdb_bin, tmp_path):
+    """Mach III with --max-replicas 1: the one Read Replica is the limit. Slow reads spread
+    over many documents make the entry point recommend split_shard with a boundary from the
+    measured load; the operator (--provision local) asks the cluster to split, and the cluster
+    ends with two shards whose Writers are on different nodes."""
+    policy = tmp_path / "policy.json"
+    # A new entry point starts in cooldown: a short one here.
+    policy.write_text(json.dumps({**TINY_POLICY, "cooldown_seconds": 3}))
+    operator = OperatorProcess(machdb_bin, tmp_path / "op", node_prefix="auto", max_nodes=3)
+    (tmp_path / "op").mkdir()
+    operator.start()
+    c = cluster_factory(common_args=[
+        "--hook-url", f"http://127.0.0.1:{operator.port}/hook", "--hook-secret", SECRET,
+        "--scaling-policy", str(policy), "--read-wait", "200", "--max-replicas", "1"])
+    try:
+        c.start(3)
+        entry = c.nodes[-1]
+        ids = [f"r{i}" for i in range(200)]
+        for doc_id in ids:
+            assert entry.put_json(doc_path("reads", doc_id), {"i": doc_id}).status in (200, 201)
+        stop = threading.Event()
+
+        def slow_reads(n):
+            i = n
+            while not stop.is_set():
+                i += 8
+                try:
+                    entry.get(doc_path("reads", ids[i % len(ids)]), headers={"X-Machdb-Min-Index": str(10 ** 12)}, timeout=5)
+                except OSError:
+                    pass
+        threads = [threading.Thread(target=slow_reads, args=(n,), daemon=True) for n in range(8)]
+        for t in threads:
+            t.start()
+        try:
+            decisions = wait_until(
+                lambda: [d for d in operator.decisions() if d.get("kind") == "split_shard"] or None,
+                90, "the operator to receive a split_shard")
+            assert decisions[0].get("action") == "splitting", decisions
+
+            def split():
+                r = entry.get("/admin/v1/cluster", headers=entry.admin_headers())
+                shards = r.json().get("shards", []) if r.status == 200 else []
+                leaders = [s.get("leader") for s in shards]
+                return shards if len(shards) == 2 and None not in leaders and len(set(leaders)) == 2 else None
+            shards = wait_until(split, 60, "two shards with Writers on different nodes")
+            recs = [r for r in recommendations(entry) if r.get("kind") == "split_shard"]
+            body = recs[0]["body"] if "body" in recs[0] else recs[0]
+            at = body["target"]["at"]
+            assert [s["buckets"] for s in shards] == [[1, at - 1], [at, 1000]], (shards, body)
+            print(f"\nsplit at bucket {at}: {[(s['id'], s['buckets'], s['leader']) for s in shards]}")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=10)
+    finally:
+        operator.close()
+        print(f"----- operator log\n{operator.log_tail()}")

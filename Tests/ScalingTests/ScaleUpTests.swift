@@ -82,8 +82,8 @@ final class ScaleUpTests: XCTestCase {
         let rows: [(replicas: Int, maxReplicas: Int, kind: RecommendationKind, target: Proposal.Target)] = [
             (1, 4, .addNode, .init(level: 3, joinURL: "http://n1.test:7000")),
             (3, 4, .addNode, .init(level: 3, joinURL: "http://n1.test:7000")),
-            (4, 4, .splitShard, .init(shard: 1)),
-            (6, 4, .splitShard, .init(shard: 1)),
+            (4, 4, .splitShard, .init(shard: 1, at: 501, joinURL: "http://n1.test:7000")),
+            (6, 4, .splitShard, .init(shard: 1, at: 501, joinURL: "http://n1.test:7000")),
         ]
         for row in rows {
             var sim = Simulator(
@@ -104,7 +104,7 @@ final class ScaleUpTests: XCTestCase {
         let rows: [(level: Int, kind: RecommendationKind, target: Proposal.Target)] = [
             (1, .biggerLeader, .init(level: 2, joinURL: "http://n1.test:7000")),
             (4, .biggerLeader, .init(level: 5, joinURL: "http://n1.test:7000")),
-            (5, .splitShard, .init(shard: 1)),
+            (5, .splitShard, .init(shard: 1, at: 501, joinURL: "http://n1.test:7000")),
         ]
         for row in rows {
             var sim = Simulator(policy: .tiny, facts: .cluster(stage: 4, replicas: 2, level: row.level))
@@ -123,6 +123,16 @@ final class ScaleUpTests: XCTestCase {
         XCTAssertEqual(Array(sim.kinds.prefix(3)), [.biggerLeader, .biggerLeader, .splitShard])
         XCTAssertEqual(sim.facts.leaderLevel, 5)
         XCTAssertEqual(sim.proposals.map(\.proposal.target.level).prefix(2), [4, 5])
+    }
+
+    /// A shard that cannot usefully be split (one hot bucket) gets no split recommendation.
+    func testNoSplitIsRecommendedForAHotBucket() {
+        var read = Simulator(policy: .tiny, facts: .cluster(stage: 6, replicas: 4, maxReplicas: 4, splitAt: nil))
+        read.run(300, Load(latency: 4, readFraction: 0.95))
+        XCTAssertEqual(read.kinds, [])
+        var write = Simulator(policy: .tiny, facts: .cluster(stage: 4, replicas: 2, level: 5, splitAt: nil))
+        write.run(300, Load(latency: 4, readFraction: 0.1))
+        XCTAssertEqual(write.kinds, [])
     }
 
     func testProposalAndEvaluationJSON() throws {

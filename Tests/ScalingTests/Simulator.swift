@@ -117,12 +117,12 @@ struct Simulator {
 extension ClusterFacts {
     /// A cluster of `stage` live nodes whose newest node is the one a scale-in would remove.
     static func cluster(
-        stage: Int, replicas: Int, maxReplicas: Int = 4, level: Int = 2, lagging: Bool = false
+        stage: Int, replicas: Int, maxReplicas: Int = 4, level: Int = 2, lagging: Bool = false, splitAt: Int? = 501
     ) -> ClusterFacts {
         ClusterFacts(
             stage: stage, stageName: "Mach \(stage)", readReplicas: replicas, maxReplicas: maxReplicas,
             leaderLevel: level, anyReplicaLagging: lagging, removableNode: "n\(stage)",
-            joinURL: "http://n1.test:7000")
+            joinURL: "http://n1.test:7000", splitAt: splitAt)
     }
 }
 
