@@ -3,7 +3,6 @@ import MicroHTTPD
 import Sharding
 import Storage
 import Sync
-import Synchronization
 
 extension NodeService {
     /// `POST /v1/_bulk`: every operation validated first (one bad operation rejects the whole
@@ -82,7 +81,7 @@ extension NodeService {
                                   _ responder: MeteredResponder) {
         let path = request.path
         let timestamp = wallClockMilliseconds()
-        let gather = BulkGather(parts: parts.count)
+        let gather = Gather<ProposeAnswer>(count: parts.count)
         for (slot, positions) in parts.enumerated() {
             let command = WriteCommand(operations: positions.map { operations[$0] }, timestampMilliseconds: timestamp)
             proposed(command, request: request, allowRedirect: false) { answer in
@@ -181,20 +180,5 @@ private extension String {
         while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
         while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
         return String(slice)
-    }
-}
-
-/// Collects the answer of each shard's part of a bulk request; the last one gets them all.
-final class BulkGather: Sendable {
-    private let answers: Mutex<[NodeService.ProposeAnswer?]>
-
-    init(parts: Int) { answers = Mutex(Array(repeating: nil, count: parts)) }
-
-    func add(_ answer: NodeService.ProposeAnswer, at slot: Int) -> [NodeService.ProposeAnswer]? {
-        answers.withLock { all in
-            all[slot] = answer
-            let done = all.compactMap { $0 }
-            return done.count == all.count ? done : nil
-        }
     }
 }

@@ -317,17 +317,16 @@ extension NodeService {
         let groups = readGroups(bucket: bucket)
         if consistency == "strong", !groups.isEmpty {
             let path = request.path
-            let gather = Gather(count: groups.count)
+            let gather = Gather<Problem?>(count: groups.count)  // nil: confirmed
             for (slot, replica) in groups.enumerated() {
                 replica.readIndex(timeoutMilliseconds: configuration.readWaitMilliseconds) { result in
-                    let answer: Gather.Answer = switch result {
-                    case .success: .page([])
-                    case .failure(.notLeader), .failure(.timeout):
-                        .refused(Problem(.noLeader, "no leader confirmed the read in time; retry"))
-                    case let .failure(error): .refused(Problem(.overloaded, "\(error)"))
+                    let answer: Problem? = switch result {
+                    case .success: nil
+                    case .failure(.notLeader), .failure(.timeout): Problem(.noLeader, "no leader confirmed the read in time; retry")
+                    case let .failure(error): Problem(.overloaded, "\(error)")
                     }
                     guard let all = gather.add(answer, at: slot) else { return }
-                    for case let .refused(problem) in all { return responder.respond(problem.response(instance: path)) }
+                    if let problem = all.compactMap({ $0 }).first { return responder.respond(problem.response(instance: path)) }
                     if !self.workers.submit(read) {
                         responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
                     }
@@ -379,11 +378,13 @@ extension NodeService {
                                        groups: [Replica], read: @escaping @Sendable () -> Void) throws(Problem) {
         let path = request.path
         let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
-        let gather = Gather(count: groups.count)
+        let gather = Gather<Bool>(count: groups.count)
         @Sendable func arrived(_ slot: Int, reached: Bool) {
-            let answer: Gather.Answer = reached ? .page([]) : .refused(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet"))
-            guard let all = gather.add(answer, at: slot) else { return }
-            for case let .refused(problem) in all { return responder.respond(problem.response(instance: path)) }
+            guard let all = gather.add(reached, at: slot) else { return }
+            if all.contains(false) {
+                return responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet")
+                    .response(instance: path))
+            }
             if !self.workers.submit(read) {
                 responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
             }

@@ -147,12 +147,12 @@ extension NodeService {
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
             ? sessionIndex(bucket: nil) : nil
-        let gather = Gather(count: targets.count)
+        let gather = Gather<ShardAnswer>(count: targets.count)
         for (slot, target) in targets.enumerated() {
             var headers = [("X-Machdb-Positions", "true")]
             if let buckets = target.buckets { headers.append(("X-Machdb-Buckets", "\(buckets.lowerBound)-\(buckets.upperBound)")) }
             relay(request, to: target.url, minIndex: minIndex, extraHeaders: headers) { [self] outcome in
-                let answer: Gather.Answer
+                let answer: ShardAnswer
                 switch outcome {
                 case let .answered(.success(response)) where response.status == 200:
                     answer = .page(response.body)
@@ -169,7 +169,7 @@ extension NodeService {
         }
     }
 
-    private func merge(_ answers: [Gather.Answer], shards: [Int], query: DocumentQuery, request: Request,
+    private func merge(_ answers: [ShardAnswer], shards: [Int], query: DocumentQuery, request: Request,
                        path: String) -> Response {
         var pages: [QueryMerge.ShardPage<JSON>] = []
         var missing: [(shard: Int, reason: String)] = []
@@ -224,15 +224,17 @@ struct QueryTarget: Sendable {
     let buckets: ClosedRange<Int>?
 }
 
-/// Collects one answer per shard; the last one to arrive gets them all.
-final class Gather: Sendable {
-    enum Answer: Sendable {
-        case page([UInt8])
-        case error(ClientResponse)
-        case missing(Int, String)
-        case refused(Problem)
-    }
+/// What one shard's leg of a scatter-gather query came back with.
+enum ShardAnswer: Sendable {
+    case page([UInt8])
+    case error(ClientResponse)
+    case missing(Int, String)
+    case refused(Problem)
+}
 
+/// Collects one answer per slot (a shard's page, a shard's part of a bulk request, a group's
+/// read index); the last one to arrive gets them all, in slot order.
+final class Gather<Answer: Sendable>: Sendable {
     private let answers: Mutex<[Answer?]>
 
     init(count: Int) { answers = Mutex(Array(repeating: nil, count: count)) }

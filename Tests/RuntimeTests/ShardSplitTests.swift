@@ -149,20 +149,22 @@ final class ShardSplitTests: RuntimeTestCase {
         XCTAssertEqual(Set(collections).count, 1, "collection counts differ: \(collections)")
     }
 
-    func testSplitUnderWritesWithAPartitionedFollower() throws {
-        let leader = try cluster.stableLeader()
-        let follower = try XCTUnwrap(cluster.nodes.first { $0 !== leader })
+    /// Writes to both halves; `fault` cuts `follower` off in some way; the split happens;
+    /// writes to the new shard go on without the follower (`whileCut` checks its state then);
+    /// the fault heals, the follower applies the split, writes go on; then every check.
+    private func splitWhile(_ what: String, cutting follower: RuntimeNode, fault: () -> Void,
+                            whileCut: () throws -> Void) throws {
         let writer = SplitWriter(cluster: cluster)
         let monitor = GroupLeaderMonitor(nodes: cluster.nodes)
         writer.start()
         try waitFor("writes before the split", seconds: 5) { writer.ledger.acked.count >= 100 }
-        cluster.partition(follower)
+        fault()
         try split(at: Self.boundary)
         let atSplit = writer.acked(in: Self.boundary...1000)
-        try waitFor("writes to the new shard while \(follower.name) is cut off", seconds: 15) {
+        try waitFor("writes to the new shard while \(follower.name) \(what)", seconds: 15) {
             writer.acked(in: Self.boundary...1000) >= atSplit + 100
         }
-        XCTAssertNil(follower.replica(shard: Self.boundary), "a partitioned follower cannot have applied the split")
+        try whileCut()
         cluster.heal()
         try waitFor("\(follower.name) to apply the split", seconds: 15) { follower.replica(shard: Self.boundary) != nil }
         let healed = writer.ledger.acked.count
@@ -171,6 +173,14 @@ final class ShardSplitTests: RuntimeTestCase {
         XCTAssertEqual(monitor.stop(), [], "at most one leader per term in each group")
         print("\(name): \(writer.ledger.summary); \(writer.mismatches.load(ordering: .relaxed)) refused as shard mismatch")
         try assertShardsConverged(writer)
+    }
+
+    func testSplitUnderWritesWithAPartitionedFollower() throws {
+        let leader = try cluster.stableLeader()
+        let follower = try XCTUnwrap(cluster.nodes.first { $0 !== leader })
+        try splitWhile("is cut off", cutting: follower, fault: { cluster.partition(follower) }) {
+            XCTAssertNil(follower.replica(shard: Self.boundary), "a partitioned follower cannot have applied the split")
+        }
     }
 
     func testAFollowerHearingTheNewShardFirstWaitsForTheSplit() throws {
@@ -182,29 +192,14 @@ final class ShardSplitTests: RuntimeTestCase {
             node.listed.shards.withLock { $0[Self.boundary] = ShardDescriptor(id: Self.boundary, firstBucket: Self.boundary,
                                                                              lastBucket: 1000, version: 2) }
         }
-        let writer = SplitWriter(cluster: cluster)
-        let monitor = GroupLeaderMonitor(nodes: cluster.nodes)
-        writer.start()
-        try waitFor("writes before the split", seconds: 5) { writer.ledger.acked.count >= 100 }
+        let before = follower.transport.statistics.peers[leader.raftID]?.receivedMessages ?? 0
         // Shard 1's traffic to the follower is lost; any other shard's flows.
-        cluster.inject { $0.droppedShards[follower.raftID] = [1] }
-        try split(at: Self.boundary)
-        let atSplit = writer.acked(in: Self.boundary...1000)
-        try waitFor("writes to the new shard while \(follower.name) misses shard 1", seconds: 15) {
-            writer.acked(in: Self.boundary...1000) >= atSplit + 100
+        try splitWhile("misses shard 1", cutting: follower, fault: { cluster.inject { $0.droppedShards[follower.raftID] = [1] } }) {
+            let received = follower.transport.statistics.peers[leader.raftID]?.receivedMessages ?? 0
+            XCTAssertGreaterThan(received, before, "the new shard's traffic reached the follower")
+            XCTAssertNil(follower.replica(shard: Self.boundary),
+                         "the new shard's traffic must not create a group over a range shard 1 still owns here")
+            XCTAssertEqual(follower.store.shardTable[1]?.lastBucket, 1000)
         }
-        let received = try XCTUnwrap(leader.transport.statistics.peers[follower.raftID]).sentMessages
-        XCTAssertGreaterThan(received, 0)
-        XCTAssertNil(follower.replica(shard: Self.boundary),
-                     "the new shard's traffic must not create a group over a range shard 1 still owns here")
-        XCTAssertEqual(follower.store.shardTable[1]?.lastBucket, 1000)
-        cluster.heal()
-        try waitFor("\(follower.name) to apply the split", seconds: 15) { follower.replica(shard: Self.boundary) != nil }
-        let healed = writer.ledger.acked.count
-        try waitFor("writes after healing", seconds: 10) { writer.ledger.acked.count >= healed + 100 }
-        try writer.stop()
-        XCTAssertEqual(monitor.stop(), [], "at most one leader per term in each group")
-        print("\(name): \(writer.ledger.summary)")
-        try assertShardsConverged(writer)
     }
 }
