@@ -110,6 +110,9 @@ extension NodeService {
             renderTransport(into: &out, members: raft.members)
             renderShards(into: &out)
         }
+        let shared = store.sharedCommits
+        counter("machdb_raft_shared_commits_total", "Transactions (one fsync each) the Raft groups of this node committed.", shared.commits)
+        counter("machdb_raft_shared_commit_saves_total", "Group saves those transactions carried (more than commits: groups shared an fsync).", shared.saves)
         counter("machdb_shard_splits_total", "Splits this node proposed and saw applied (as a shard's leader).", splitCounters.applied)
         counter("machdb_shard_split_refusals_total", "Split requests refused because one bucket carries the load (hot bucket).", splitCounters.hotBucket)
         gauge("machdb_shard_splits_in_flight", "Splits this node is proposing now.", splitsInFlight.count)

@@ -28,7 +28,7 @@ extension RaftStore {
             return Snapshot(metadata: newest.metadata, data: Array(newest.token.utf8))
         }
         do {
-            let image = try materialize(metadata, token: token)
+            let image = try writer.locked { () throws(StorageError) in try materialize(metadata, token: token) }
             return Snapshot(metadata: image.metadata, data: Array(image.token.utf8))
         } catch {
             logger.error("making a snapshot image failed", metadata: ["index": "\(applied)", "error": "\(error)"])

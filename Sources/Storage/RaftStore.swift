@@ -46,7 +46,9 @@ public final class RaftStore: LogStorage {
     /// The group's bucket range and its version, as of the applied index.
     public private(set) var descriptor: ShardDescriptor
     public let store: Store
-    let connection: Connection
+    /// The node's writer connection, shared with the other groups: used only holding `writer`'s lock.
+    let writer: SharedWriter
+    var connection: Connection { writer.connection }
     let applier: Applier
     let logger: Logger
     let statements: RaftStatements
@@ -55,9 +57,6 @@ public final class RaftStore: LogStorage {
     var applied: UInt64
     var conf: ConfState
     var memberList: [Member]
-    /// The `synchronous` setting of the writer right now (FULL unless a Ready without
-    /// `mustSync` switched it to NORMAL).
-    private var fullSync = true
 
     /// Once true, ``snapshot()`` materializes the image other nodes download (set it after
     /// creating the `RawNode`, whose initialization reads the snapshot metadata only).
@@ -78,20 +77,25 @@ public final class RaftStore: LogStorage {
 
     /// Opens the Raft state of `connection` (the store's writer, its committer stopped),
     /// creating it when the file is not yet in Raft mode (see ``Store/startRaft``).
-    init(store: Store, connection: Connection, shard: Int = 1, bootstrap: Bool, selfMember: Member) throws(StorageError) {
+    init(store: Store, writer: SharedWriter, shard: Int = 1, bootstrap: Bool, selfMember: Member) throws(StorageError) {
         self.shard = shard
         self.keyBase = RaftStore.keyBase(shard: shard)
         self.store = store
-        self.connection = connection
+        self.writer = writer
         self.logger = store.logger
-        self.applier = try Applier(connection: connection, maxJSONDepth: store.configuration.maxJSONDepth, shard: shard)
-        self.statements = try RaftStatements(connection, shard: shard)
+        let connection = writer.connection
+        let (applier, statements, loaded) = try writer.locked { () throws(StorageError) in
+            let applier = try Applier(connection: connection, maxJSONDepth: store.configuration.maxJSONDepth, shard: shard)
+            let statements = try RaftStatements(connection, shard: shard)
+            if shard == 1, !(try Schema.isRaftMode(connection)) {
+                try RaftStore.initialize(connection, bootstrap: bootstrap, selfMember: selfMember, logger: store.logger)
+            }
+            return (applier, statements, try RaftStore.load(connection, shard: shard, cachedEntries: RaftStore.cachedEntryLimit))
+        }
+        self.applier = applier
+        self.statements = statements
         let directory = FileSystem.directory(of: store.configuration.path) + "/snapshots"
         self.snapshots = SnapshotFiles(directory: shard == 1 ? directory : directory + "/shard-\(shard)")
-        if shard == 1, !(try Schema.isRaftMode(connection)) {
-            try RaftStore.initialize(connection, bootstrap: bootstrap, selfMember: selfMember, logger: store.logger)
-        }
-        let loaded = try RaftStore.load(connection, shard: shard, cachedEntries: RaftStore.cachedEntryLimit)
         cache = loaded.cache
         hard = loaded.hardState
         applied = loaded.applied
@@ -152,7 +156,7 @@ public final class RaftStore: LogStorage {
         guard low < high else { return [] }
         if let cached = cache.cachedEntries(from: low, to: high, maxBytes: maxBytes) { return cached }
         do {
-            return try readEntries(from: low, to: high, maxBytes: maxBytes)
+            return try writer.locked { () throws(StorageError) in try readEntries(from: low, to: high, maxBytes: maxBytes) }
         } catch {
             throw .storage("reading log entries \(low)..<\(high): \(error)")
         }
@@ -215,33 +219,74 @@ public final class RaftStore: LogStorage {
         // Nothing to persist (only messages, read states or a role change): no transaction.
         guard ready.snapshot != nil || !ready.entries.isEmpty || (ready.hardState.map { $0 != hard } ?? false)
             || (ready.committedEntries.last?.index ?? 0) > applied else { return [] }
-        let image: AttachedImage? = try ready.snapshot.map { snapshot throws(StorageError) in try attachImage(for: snapshot) }
-        defer { if image != nil { detachImage() } }
-        try setSync(full: alwaysSync || ready.mustSync || image != nil)
+        guard ready.snapshot == nil else {
+            // A snapshot's image is attached to the connection, outside any transaction: alone.
+            return try writer.locked { () throws(StorageError) in
+                let image = try attachImage(for: ready.snapshot!)
+                defer { detachImage() }
+                try writer.setSync(full: true)
+                try sqlite { () throws(SQLite.Error) in try connection.begin(.immediate) }
+                let staged: Staged
+                do throws(StorageError) {
+                    staged = try stage(ready, image: image)
+                    try sqlite { () throws(SQLite.Error) in try connection.commit() }
+                } catch {
+                    try? connection.rollback()
+                    discard(error)
+                    throw error
+                }
+                try? FileSystem.remove(image.path)
+                return finish(ready, staged)
+            }
+        }
+        // Everything else joins whatever other groups commit at the same moment: one
+        // transaction, one fsync (see `SharedWriter.commit`).
+        let job = SharedWriter.Job(fullSync: alwaysSync || ready.mustSync)
+        var staged: Staged?
+        job.work = { () throws(StorageError) in staged = try self.stage(ready, image: nil) }
+        job.undo = { error in self.discard(error) }
+        try writer.commit(job)
+        return finish(ready, staged!)
+    }
 
-        let previousApplied = applied
+    /// What the transaction part of a save did, for ``finish(_:_:)`` once it is durable.
+    struct Staged {
+        var outcome: SaveOutcome
+        var results: [AppliedEntry]
+        var previousApplied: UInt64
+        /// Read in the transaction when they changed.
+        var members: [Member]?
+        var clusterMap: StoredClusterMap??
+        var installed: Bool
+    }
+
+    /// Inside the transaction: installs the snapshot (`image`), appends, writes the hard state,
+    /// applies the committed entries and records the applied index and configuration.
+    private func stage(_ ready: Ready, image: AttachedImage?) throws(StorageError) -> Staged {
         var outcome = SaveOutcome(applied: applied, conf: conf, persistedConf: conf, compactIndex: cache.compactIndex,
                                   compactTerm: cache.compactTerm, lastIndex: cache.lastIndex, descriptor: descriptor)
-        var results: [AppliedEntry] = []
         applier.beginBatch()
-        do throws(StorageError) {
-            try sqlite { () throws(SQLite.Error) in try connection.begin(.immediate) }
-            if let image, let snapshot = ready.snapshot { try install(snapshot, image, &outcome) }
-            try append(ready.entries, &outcome)
-            if let hardState = ready.hardState, hardState != hard { try writeHardState(hardState) }
-            results = try apply(ready.committedEntries, &outcome)
-            if outcome.applied != previousApplied || image != nil { try applier.finishBatch(appliedIndex: outcome.applied) }
-            if outcome.conf != outcome.persistedConf { try writeConfState(outcome.conf) }
-            try sqlite { () throws(SQLite.Error) in try connection.commit() }
-        } catch {
-            try? connection.rollback()
-            applier.discardBatch()
-            if !results.isEmpty { store.state.counters.withLock { $0.recordFailure(size: results.count) } }
-            logger.error("raft save rolled back", metadata: ["error": "\(error)", "applied_index": "\(applied)"])
-            throw error
-        }
+        if let image, let snapshot = ready.snapshot { try install(snapshot, image, &outcome) }
+        try append(ready.entries, &outcome)
+        if let hardState = ready.hardState, hardState != hard { try writeHardState(hardState) }
+        let results = try apply(ready.committedEntries, &outcome)
+        if outcome.applied != applied || image != nil { try applier.finishBatch(appliedIndex: outcome.applied) }
+        if outcome.conf != outcome.persistedConf { try writeConfState(outcome.conf) }
+        var staged = Staged(outcome: outcome, results: results, previousApplied: applied, installed: image != nil)
+        if outcome.membersChanged || image != nil { staged.members = try RaftStore.readMembers(connection) }
+        if outcome.clusterMapChanged { staged.clusterMap = .some(try? Store.readClusterMap(connection)) }
+        return staged
+    }
 
-        // Durable: bring the mirrors up to date, then publish.
+    /// After a rolled-back transaction: forget the batch's counts.
+    private func discard(_ error: StorageError) {
+        applier.discardBatch()
+        logger.error("raft save rolled back", metadata: ["error": "\(error)", "applied_index": "\(applied)"])
+    }
+
+    /// Durable: brings the mirrors up to date, then publishes.
+    private func finish(_ ready: Ready, _ staged: Staged) -> [AppliedEntry] {
+        let outcome = staged.outcome, results = staged.results
         if let snapshot = ready.snapshot {
             let meta = snapshot.metadata
             if outcome.keptLogAfterSnapshot { cache.compact(to: meta.index, term: meta.term) } else { cache.reset(index: meta.index, term: meta.term) }
@@ -256,10 +301,9 @@ public final class RaftStore: LogStorage {
             store.publishDescriptor(descriptor)
         }
         for split in results.compactMap(\.split) { store.publishDescriptor(split) }
-        if outcome.membersChanged || image != nil { reloadMembers() }
-        if outcome.clusterMapChanged { store.publishClusterMap(try? Store.readClusterMap(connection)) }
-        if let image { try? FileSystem.remove(image.path) }
-        if applied != previousApplied { publish(outcome, writes: results.count(where: { $0.result != nil })) }
+        if let members = staged.members { memberList = members }
+        if let map = staged.clusterMap { store.publishClusterMap(map) }
+        if applied != staged.previousApplied { publish(outcome, writes: results.count(where: { $0.result != nil })) }
         return results
     }
 
@@ -284,13 +328,6 @@ public final class RaftStore: LogStorage {
         var installedDocumentCount: Int? = nil
     }
 
-    private func setSync(full: Bool) throws(StorageError) {
-        guard full != fullSync else { return }
-        try sqlite { () throws(SQLite.Error) in
-            try connection.cached(full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL").run()
-        }
-        fullSync = full
-    }
 
     private func append(_ entries: [Entry], _ outcome: inout SaveOutcome) throws(StorageError) {
         guard let start = entries.firstIndex(where: { $0.index > outcome.compactIndex }) else { return }
@@ -458,14 +495,6 @@ public final class RaftStore: LogStorage {
         }
     }
 
-    private func reloadMembers() {
-        do {
-            memberList = try RaftStore.readMembers(connection)
-        } catch {
-            logger.error("reading members failed", metadata: ["error": "\(error)"])
-        }
-    }
-
     static func readMembers(_ connection: Connection) throws(StorageError) -> [Member] {
         try sqlite { () throws(SQLite.Error) in
             let statement = try connection.prepare("SELECT id, raft_id, url, level, joined_at_index FROM members ORDER BY id")
@@ -503,7 +532,14 @@ public final class RaftStore: LogStorage {
             throw .invalidCommand("cannot compact the log to \(index): only \(applied) is applied")
         }
         guard let term = cache.term(at: index) else { throw .corrupt("no term known for index \(index)") }
-        try setSync(full: true)
+        try writer.locked { () throws(StorageError) in try compact(through: index, term: term) }
+        cache.compact(to: index, term: term)
+        logger.debug("raft log compacted", metadata: ["index": "\(index)", "term": "\(term)", "last_index": "\(cache.lastIndex)"])
+    }
+
+    /// The compaction's transaction (holding the writer).
+    private func compact(through index: UInt64, term: UInt64) throws(StorageError) {
+        try writer.setSync(full: true)
         do throws(StorageError) {
             try sqlite { () throws(SQLite.Error) in
                 try connection.begin(.immediate)
@@ -524,8 +560,6 @@ public final class RaftStore: LogStorage {
             try? connection.rollback()
             throw error
         }
-        cache.compact(to: index, term: term)
-        logger.debug("raft log compacted", metadata: ["index": "\(index)", "term": "\(term)", "last_index": "\(cache.lastIndex)"])
     }
 }
 

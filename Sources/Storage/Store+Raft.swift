@@ -59,7 +59,9 @@ extension Store {
             throw isRaftMode ? .invalidCommand("the store is already handed to Raft") : .closed
         }
         do {
-            let raft = try RaftStore(store: self, connection: writer, bootstrap: bootstrap, selfMember: selfMember)
+            let shared = SharedWriter(writer)
+            let raft = try RaftStore(store: self, writer: shared, bootstrap: bootstrap, selfMember: selfMember)
+            shardsState.writer.withLock { $0 = shared }
             raftMode.store(true, ordering: .releasing)
             return raft
         } catch {

@@ -13,6 +13,8 @@ final class ShardsState: Sendable {
     let observer = Mutex<ShardAppliedObserver?>(nil)
     /// The meta shard's node directory and configuration, for the other groups.
     let directory = Mutex<(generation: UInt64, members: [Member], conf: ConfState)>((0, [], .empty))
+    /// The writer connection every group uses, once Raft started (see `SharedWriter`).
+    let writer = Mutex<SharedWriter?>(nil)
 }
 
 final class ShardAppliedObserver: Sendable {
@@ -56,6 +58,14 @@ extension Store {
         }
     }
 
+    /// Transactions the Raft groups committed together, and the group saves they carried
+    /// (their ratio: how often groups shared a commit and its fsync); zero before Raft starts.
+    public var sharedCommits: (commits: UInt64, saves: UInt64) {
+        guard let writer = shardsState.writer.withLock({ $0 }) else { return (0, 0) }
+        let statistics = writer.statistics
+        return (statistics.commits, statistics.jobs)
+    }
+
     /// The node directory as the meta shard's Raft thread last published it.
     public var members: [Member] { shardsState.directory.withLock { $0.members } }
     /// Changes whenever ``members`` or ``metaConfState`` does.
@@ -83,15 +93,16 @@ extension Store {
         try readers.withReader { reader throws(StorageError) in try Schema.groups(reader.connection) }.filter { $0.id != 1 }
     }
 
-    /// Opens the storage of shard `shard`'s group on a writer connection of its own (its
-    /// transactions take SQLite's write lock in turn with the other groups'). The group's
-    /// row must exist: made by a split applied here, or by ``createGroup(shard:)``.
+    /// Opens the storage of shard `shard`'s group on the node's shared writer connection (its
+    /// transactions take turns with the other groups'). The group's row must exist: made by a
+    /// split applied here, or by ``createGroup(shard:)``.
     public func openGroup(shard: Int) throws(StorageError) -> RaftStore {
         guard shard > 1 else { throw .invalidCommand("shard 1 is opened by startRaft") }
-        guard isRaftMode else { throw .invalidCommand("a standalone node holds no Raft groups") }
-        let connection = try Store.openWriter(configuration)
+        guard let writer = shardsState.writer.withLock({ $0 }) else {
+            throw .invalidCommand("Raft has not started on this store: no groups to open")
+        }
         let placeholder = Member(id: "", raftID: 0, url: "", level: 1, joinedAtIndex: 0)
-        return try RaftStore(store: self, connection: connection, shard: shard, bootstrap: false, selfMember: placeholder)
+        return try RaftStore(store: self, writer: writer, shard: shard, bootstrap: false, selfMember: placeholder)
     }
 
     /// Records an empty group for shard `shard` (no range, no configuration): a node that
@@ -99,8 +110,11 @@ extension Store {
     /// when the group exists.
     public func createGroup(shard: Int) throws(StorageError) {
         guard shard > 1 else { throw .invalidCommand("shard 1 is created by startRaft") }
-        let connection = try Store.openWriter(configuration)
-        try sqlite { () throws(SQLite.Error) in
+        guard let writer = shardsState.writer.withLock({ $0 }) else {
+            throw .invalidCommand("Raft has not started on this store: no groups to create")
+        }
+        let connection = writer.connection
+        try writer.locked { () throws(StorageError) in try sqlite { () throws(SQLite.Error) in
             let statement = try connection.prepare("""
                 INSERT OR IGNORE INTO raft_groups (shard, term, vote, commit_index, compact_index, compact_term, conf_state,
                                                    applied_index, first_bucket, last_bucket, range_version)
@@ -109,6 +123,6 @@ extension Store {
             try statement.bind(shard, at: 1)
             try statement.bind(blob: RaftCore.ConfState.empty.encoded(), at: 2)
             try statement.run()
-        }
+        } }
     }
 }

@@ -82,7 +82,7 @@ public final class Store: Sendable {
     }
 
     /// The writer connection: WAL, `synchronous=FULL` (a commit is durable when it returns).
-    static func openWriter(_ configuration: StoreConfiguration) throws(StorageError) -> Connection {
+    private static func openWriter(_ configuration: StoreConfiguration) throws(StorageError) -> Connection {
         try sqlite { () throws(SQLite.Error) in
             let writer = try Connection(path: configuration.path, mode: .readWriteCreate, statementCacheCapacity: 16)
             try writer.setBusyTimeout(milliseconds: 5_000)
