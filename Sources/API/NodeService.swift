@@ -135,7 +135,7 @@ public final class NodeService: HTTPHandler {
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)
-            clusterView(request, responder)
+            try clusterView(request, responder)
         case let .adminNodeLeave(node):
             try authorizeAdmin(request)
             try leave(request, node: node, responder)
@@ -148,6 +148,9 @@ public final class NodeService: HTTPHandler {
         case .adminScalingRecommendations:
             try authorizeAdmin(request)
             responder.respond(try recommendations(request))
+        case .adminScalingHistory:
+            try authorizeAdmin(request)
+            responder.respond(try loadHistory(request))
         case .clusterMap:
             try authorizeInternal(request)
             try clusterMapPoll(request, responder)

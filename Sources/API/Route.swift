@@ -16,7 +16,7 @@ enum Route: Equatable {
     case clusterJoin
     case clusterMap
     case adminNodeLeave(node: String)
-    case adminScaling, adminScalingPolicy, adminScalingRecommendations
+    case adminScaling, adminScalingPolicy, adminScalingRecommendations, adminScalingHistory
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -45,6 +45,7 @@ enum Route: Equatable {
         case 4 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "scaling":
             if parts[3] == "policy" { return .adminScalingPolicy }
             if parts[3] == "recommendations" { return .adminScalingRecommendations }
+            if parts[3] == "history" { return .adminScalingHistory }
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "transfer-leader":
             return .adminTransferLeader(shard: try shard(parts[3]))
         case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
@@ -79,7 +80,7 @@ enum Route: Equatable {
     var allowedMethods: [String] {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
-             .adminScalingRecommendations: ["GET", "HEAD"]
+             .adminScalingRecommendations, .adminScalingHistory: ["GET", "HEAD"]
         case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
@@ -91,7 +92,7 @@ enum Route: Equatable {
         switch self {
         case .healthz, .readyz, .metrics: .health
         case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
-             .adminScalingRecommendations: .admin
+             .adminScalingRecommendations, .adminScalingHistory: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
         case .documents, .bulk: .write

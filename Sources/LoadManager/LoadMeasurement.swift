@@ -14,6 +14,7 @@ public final class LoadMeasurement: Sendable {
         var all = LatencyWindows()
         var byKind: [RequestKind: LatencyWindows] = Dictionary(uniqueKeysWithValues: RequestKind.allCases.map { ($0, LatencyWindows()) })
         var buckets = BucketCounts()
+        var history = LoadHistory()
     }
 
     private let state = Mutex(State())
@@ -48,6 +49,39 @@ public final class LoadMeasurement: Sendable {
             return (state.all.stats(windowSeconds: windowSeconds, now: second), byKind)
         }
     }
+
+    /// Appends a sample to the history for every second that ended since the last call (those
+    /// still in the per-second ring: the last 120). Called once a second by the scaling
+    /// thread and before the history is read.
+    public func sampleHistory() {
+        let nanoseconds = monotonicNanoseconds()
+        let wall = wallClockMilliseconds()
+        let second = (nanoseconds - origin) / 1_000_000_000
+        guard second > 0 else { return }
+        state.withLock { state in
+            let oldest = second > 119 ? second - 119 : 0
+            let first = max(state.history.lastSecond.map { $0 + 1 } ?? 0, oldest)
+            guard first < second else { return }
+            for sampled in first..<second {
+                let ended = origin + (sampled + 1) * 1_000_000_000
+                var byKind: [RequestKind: WindowStats] = [:]
+                for (kind, windows) in state.byKind { byKind[kind] = windows.stats(windowSeconds: 1, now: sampled) }
+                state.history.append(LoadHistory.Sample(
+                    second: sampled, endedAtMilliseconds: wall - Int64((nanoseconds - ended) / 1_000_000),
+                    all: state.all.stats(windowSeconds: 1, now: sampled), byKind: byKind))
+            }
+        }
+    }
+
+    /// The per-second samples that ended after `afterMilliseconds` (wall clock), oldest first,
+    /// and the history's bound.
+    public func history(after afterMilliseconds: Int64) -> (samples: [LoadHistory.Sample], capacity: Int) {
+        sampleHistory()
+        return state.withLock { ($0.history.samples(after: afterMilliseconds), $0.history.capacity) }
+    }
+
+    /// Samples held in the history now, and its bound (for `/metrics`).
+    public var historyDepth: (count: Int, capacity: Int) { state.withLock { ($0.history.count, $0.history.capacity) } }
 
     /// The busiest data buckets over the last hour.
     public func topBuckets(_ count: Int) -> [(bucket: Int, count: Int)] {
