@@ -99,7 +99,7 @@ public final class NodeService: HTTPHandler {
                 throw Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)",
                               headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
             }
-            if isRemoved, ![.healthz, .readyz, .metrics].contains(route), !Self.isAdmin(route) {
+            if isRemoved, ![.healthz, .readyz, .metrics].contains(route), !Self.isAdmin(route), !route.isConsole {
                 throw Problem(.notReady, "this node was removed from its cluster; send requests to a member")
             }
             try dispatch(route, request, metered)
@@ -121,6 +121,7 @@ public final class NodeService: HTTPHandler {
         case .healthz: responder.respond(health())
         case .readyz: responder.respond(try readiness())
         case .metrics: responder.respond(metricsResponse())
+        case let .console(asset): responder.respond(console(asset))
         case .collections: try routedRead(request, responder) { [self] () throws(Problem) in responder.respond(try collections()) }
         case let .documents(collection): try create(request, collection: collection, responder)
         case let .document(collection, id):

@@ -17,6 +17,7 @@ enum Route: Equatable {
     case clusterMap
     case adminNodeLeave(node: String)
     case adminScaling, adminScalingPolicy, adminScalingRecommendations, adminScalingHistory
+    case console(ConsoleAsset)
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -33,8 +34,11 @@ enum Route: Equatable {
             case "healthz": return .healthz
             case "readyz": return .readyz
             case "metrics": return .metrics
+            case "console": return .console(.page)
             default: break
             }
+        case 2 where parts[0] == "console":
+            if let asset = ConsoleAsset(fileName: String(parts[1])) { return .console(asset) }
         case 2 where parts[0] == "v1":
             if parts[1] == "collections" { return .collections }
             if parts[1] == "_bulk" { return .bulk }
@@ -80,7 +84,7 @@ enum Route: Equatable {
     var allowedMethods: [String] {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
-             .adminScalingRecommendations, .adminScalingHistory: ["GET", "HEAD"]
+             .adminScalingRecommendations, .adminScalingHistory, .console: ["GET", "HEAD"]
         case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
@@ -88,9 +92,17 @@ enum Route: Equatable {
         }
     }
 
+    /// The console's page and assets: public (they hold no cluster data), served even by a
+    /// removed node so its banner can say so.
+    var isConsole: Bool {
+        if case .console = self { return true }
+        return false
+    }
+
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
+        case .console: .other
         case .adminCluster, .adminBackup, .adminTransferLeader, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
              .adminScalingRecommendations, .adminScalingHistory: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
