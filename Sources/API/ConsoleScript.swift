@@ -387,6 +387,12 @@ enum ConsoleScript {
 
   // ---------- charts (canvas, drawn here)
   const COLORS = { avg: '#0b5cad', p50: '#1192e8', p95: '#b28600', p99: '#da1e28' };
+  // Canvases take the width they are laid out at (the drawing is redone every second).
+  function fit(canvas) {
+    const w = Math.round(Math.min(1600, canvas.clientWidth || 0));
+    if (w >= 300 && canvas.width !== w) canvas.width = w;
+    return canvas;
+  }
   function axes(ctx, W, H, pad, t0, t1) {
     ctx.clearRect(0, 0, W, H);
     ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, W, H);
@@ -406,7 +412,7 @@ enum ConsoleScript {
     const t1 = Date.now(), t0 = t1 - HISTORY_MS;
     const pts = st.samples.filter((s) => s.at >= t0 && s[kind] && s[kind].requests > 0);
     // Response time, log scale so that both milliseconds and the policy's seconds show.
-    const c = $('latency-chart'), ctx = c.getContext('2d'), W = c.width, H = c.height, pad = { l: 62, r: 10, t: 10, b: 18 };
+    const c = fit($('latency-chart')), ctx = c.getContext('2d'), W = c.width, H = c.height, pad = { l: 62, r: 10, t: 10, b: 18 };
     axes(ctx, W, H, pad, t0, t1);
     const vals = pts.flatMap((s) => [s[kind].p99_seconds, s[kind].average_seconds]).filter((x) => x > 0);
     const lo = Math.pow(10, Math.floor(Math.log10(Math.max(1e-5, Math.min(1e-4, ...vals)))));
@@ -439,7 +445,7 @@ enum ConsoleScript {
     $('latency-legend').replaceChildren(...Object.entries(COLORS).map(([k, col]) => { const i = el('i'); i.style.background = col; return el('span', {}, i, k === 'avg' ? 'average' : k); }),
       el('span', { text: 'dashed: the policy’s thresholds; one point per second; log scale' }));
     // Timeout rate.
-    const tc = $('timeout-chart'), tx = tc.getContext('2d'), TW = tc.width, TH = tc.height;
+    const tc = fit($('timeout-chart')), tx = tc.getContext('2d'), TW = tc.width, TH = tc.height;
     axes(tx, TW, TH, pad, t0, t1);
     const limit = policy.up_timeout_rate || 0.01;
     const top = Math.max(limit * 2, ...pts.map((s) => s[kind].timeouts / s[kind].requests));
@@ -451,7 +457,7 @@ enum ConsoleScript {
     tx.fillText('timeout rate; scale up above ' + pct(limit), pad.l + 6, ty(limit) - 3);
     tc.setAttribute('aria-label', 'Timeout rate per second over the last 10 min; the policy scales up above ' + pct(limit) + '.');
     // Read/write mix (all requests).
-    const mc = $('mix-chart'), mx = mc.getContext('2d'), MW = mc.width, MH = mc.height;
+    const mc = fit($('mix-chart')), mx = mc.getContext('2d'), MW = mc.width, MH = mc.height;
     axes(mx, MW, MH, pad, t0, t1);
     const my = (r) => pad.t + (MH - pad.t - pad.b) * (1 - r);
     for (const s of st.samples) {

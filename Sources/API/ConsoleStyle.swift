@@ -44,7 +44,7 @@ svg .shard rect { fill: #f6f0ff; stroke: var(--writer); }
 svg line.link { stroke: #9aa3ad; stroke-dasharray: 4 3; }
 .empty { padding: 10px 12px; background: #f2f8ff; border-left: 4px solid var(--accent); margin: 6px 0; }
 .controls { display: flex; gap: 8px; align-items: center; margin-bottom: 6px; }
-canvas { display: block; width: 100%; max-width: 900px; border: 1px solid var(--line); margin: 6px 0; background: #fff; }
+canvas { display: block; width: 100%; border: 1px solid var(--line); margin: 6px 0; background: #fff; }
 .legend span { margin-right: 14px; white-space: nowrap; }
 .legend i { display: inline-block; width: 18px; height: 3px; vertical-align: middle; margin-right: 4px; }
 .bar { margin: 6px 0 10px; }
