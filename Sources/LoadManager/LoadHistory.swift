@@ -5,10 +5,11 @@ import Scaling
 /// (docs/ARCHITECTURE.md, "Console").
 ///
 /// A bounded ring: `capacity` samples (600 by default), the oldest overwritten. Samples are
-/// taken from `LatencyWindows`' per-second ring after each second has ended (see
-/// `LoadMeasurement.sampleHistory`), so a second is sampled once and never changes after.
-/// Memory: `capacity` samples of four `WindowStats` each (about 0.4 MB for the default).
-/// A value type: `LoadMeasurement` serializes access.
+/// taken from `LatencyWindows`' per-second ring after each second has ended (`catchUp`, driven
+/// once a second by `LoadMeasurement.sampleHistory`), so a second is sampled once and never
+/// changes after. Memory: `capacity` samples of four `WindowStats` each (about 0.4 MB for the
+/// default). A value type without a clock: the caller says which second it is and when each
+/// one ended; `LoadMeasurement` serializes access.
 public struct LoadHistory: Sendable {
     /// One second of load: when it ended (wall clock, ms since the epoch) and the statistics
     /// of the requests answered in it, overall and per class.
@@ -36,6 +37,23 @@ public struct LoadHistory: Sendable {
 
     /// Samples held (at most `capacity`).
     public var count: Int { samples.count }
+
+    /// Samples each second before `current` (the second under way) that has not been sampled
+    /// yet and that the per-second rings still hold (`all.fineSeconds` back at most; older
+    /// seconds are skipped). `endedAt` gives the wall-clock time (ms) at which a second ended.
+    public mutating func catchUp(before current: UInt64, all: LatencyWindows, byKind: [RequestKind: LatencyWindows],
+                                 endedAt: (UInt64) -> Int64) {
+        let held = UInt64(max(1, all.fineSeconds - 1))
+        let oldest = current > held ? current - held : 0
+        let first = max(lastSecond.map { $0 + 1 } ?? 0, oldest)
+        guard first < current else { return }
+        for second in first..<current {
+            var stats: [RequestKind: WindowStats] = [:]
+            for (kind, windows) in byKind { stats[kind] = windows.stats(windowSeconds: 1, now: second) }
+            append(Sample(second: second, endedAtMilliseconds: endedAt(second), all: all.stats(windowSeconds: 1, now: second),
+                          byKind: stats))
+        }
+    }
 
     mutating func append(_ sample: Sample) {
         lastSecond = sample.second

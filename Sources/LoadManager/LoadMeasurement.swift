@@ -57,18 +57,10 @@ public final class LoadMeasurement: Sendable {
         let nanoseconds = monotonicNanoseconds()
         let wall = wallClockMilliseconds()
         let second = (nanoseconds - origin) / 1_000_000_000
-        guard second > 0 else { return }
+        let origin = self.origin
         state.withLock { state in
-            let oldest = second > 119 ? second - 119 : 0
-            let first = max(state.history.lastSecond.map { $0 + 1 } ?? 0, oldest)
-            guard first < second else { return }
-            for sampled in first..<second {
-                let ended = origin + (sampled + 1) * 1_000_000_000
-                var byKind: [RequestKind: WindowStats] = [:]
-                for (kind, windows) in state.byKind { byKind[kind] = windows.stats(windowSeconds: 1, now: sampled) }
-                state.history.append(LoadHistory.Sample(
-                    second: sampled, endedAtMilliseconds: wall - Int64((nanoseconds - ended) / 1_000_000),
-                    all: state.all.stats(windowSeconds: 1, now: sampled), byKind: byKind))
+            state.history.catchUp(before: second, all: state.all, byKind: state.byKind) { sampled in
+                wall - Int64((nanoseconds - (origin + (sampled + 1) * 1_000_000_000)) / 1_000_000)
             }
         }
     }
