@@ -289,7 +289,8 @@ enum ConsoleScript {
 
   function diagram(v, nodes) {
     const shards = v.shards || [];
-    const perRow = 5, w = 178, h = 132, gap = 14, top = 40 + (shards.length > 1 ? 34 : 0);
+    const lines = Math.max(1, ...nodes.map((n) => (n.roles || []).length + (n.primary_load_manager ? 1 : 0)));
+    const perRow = 5, w = 178, h = Math.max(132, 18 + 15 * (1 + lines) + 48), gap = 14, top = 40 + (shards.length > 1 ? 34 : 0);
     const rows = Math.max(1, Math.ceil(nodes.length / perRow));
     const width = Math.max(perRow, Math.min(nodes.length, perRow)) * (w + gap) + gap;
     const height = top + rows * (h + gap) + 10;
@@ -319,7 +320,7 @@ enum ConsoleScript {
       if (!rs.length) text(n.state === 'active' ? 'no role yet (catching up)' : 'no role', 'muted');
       for (const r of rs) text(ROLE_NAMES[r] || r, 'role-' + r);
       if (n.primary_load_manager) text('entry point', 'role-entry');
-      line = Math.max(line, y + 78);
+      line = Math.max(line, y + h - 48);
       text('level ' + n.level + ' · ' + n.state);
       text('Raft ' + (n.raft_state || '–') + (n.priority === 0 ? ' (priority 0)' : ''));
       text('applied ' + (n.applied_index == null ? '–' : int(n.applied_index)) + ' · lag ' + (n.lag == null ? '–' : int(n.lag)));

@@ -3,6 +3,9 @@ against a real 3-node cluster, driven through chromedriver (selenium); the brows
 network log (Chrome DevTools performance log) records every request the page makes.
 
 - the page, its script and style sheet: content types and security headers (no browser);
+  the load history and the map long-poll it reads;
+- Mach I on a node without an admin token (loopback): no sign-in, the empty states say what
+  to do; the node killed -> a banner;
 - without the token: the page asks for it and no admin data reaches the browser;
 - with the token: Mach III with the planned roles per node; a write load moves the latency
   chart; the Load Manager killed -> the new entry point shows within 20 s, without a reload;
@@ -201,6 +204,29 @@ def browser(tmp_path):
     b.close()
     if b.shots:
         print("console screenshots:", ", ".join(str(p) for p in b.shots))
+
+
+def test_mach1_without_an_admin_token_shows_what_to_do_and_a_banner_when_the_node_is_gone(node_factory, browser):
+    # A node without --admin-token (loopback only) serves admin routes without one: so does the console.
+    n = node_factory.new("solo")
+    browser.driver.get(n.url + "/console")
+    wait_until(lambda: browser.visible("app"), 15, "the console without a sign-in")
+    assert not browser.visible("login") and not browser.visible("sign-out")
+    wait_until(lambda: browser.data("stage-summary", "stage") == "Mach I", 15, "Mach I on the page")
+    assert browser.node_roles() == {"solo": ["load_manager", "replica", "writer"]}
+    assert browser.data("entry-point", "node") == "solo"
+    empty = browser.text("stage-empty")
+    assert browser.visible("stage-empty") and "one node does everything" in empty and f"--join {n.url}" in empty, empty
+    wait_until(lambda: browser.visible("latency-empty") and browser.visible("recs-empty"), 10, "the empty states")
+    assert "No recommendations yet" in browser.text("recs-empty") and "3.00 s" in browser.text("recs-empty")
+    assert "Nothing to catch up" in browser.text("transfers")
+    browser.shot("console-mach1")
+    n.kill9()
+    wait_until(lambda: "does not answer" in (browser.text("banners") or ""), 15,
+               f"a banner saying the node is gone (banners: {browser.text('banners')!r})", interval=0.2)
+    assert browser.text("status") == "attention"
+    browser.shot("console-node-gone")
+    browser.assert_same_origin(n.url)
 
 
 def test_without_the_token_the_page_asks_for_it_and_shows_no_admin_data(cluster, browser):
