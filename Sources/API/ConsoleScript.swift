@@ -17,7 +17,7 @@ enum ConsoleScript {
   const st = {
     token: null, open: false, running: false, view: null, version: 0, viewAt: 0, scaling: null,
     samples: [], lastAt: 0, recs: [], metrics: {}, prev503: null, rate503: null, self: null,
-    ready: null, lastContact: 0, catchup: {}, tables: false, failing: 0,
+    ready: null, lastContact: 0, catchup: {}, tables: false, bannerKey: '',
   };
 
   // ---------- formatting: every number with its unit, times in the viewer's time zone
@@ -217,7 +217,7 @@ enum ConsoleScript {
   // ---------- rendering
   function setStatus(text, kind) {
     const s = $('status');
-    s.textContent = text;
+    if (s.textContent !== text) s.textContent = text;
     s.className = 'pill ' + (kind || '');
   }
   function render() {
@@ -240,15 +240,19 @@ enum ConsoleScript {
       else out.push(['bad', 'This node is not ready: ' + (st.ready.detail || 'GET /readyz answered an error') + '.']);
     }
     if (me && me.raft_state === 'removed' && !(st.ready && /removed/.test(st.ready.detail))) out.push(['bad', 'This node was removed from its cluster (its Raft group no longer lists it).']);
-    if (st.viewAt && Date.now() - st.viewAt > STALE_MS) out.push(['warn', 'The map is stale: no new view for ' + secs((Date.now() - st.viewAt) / 1000) + ' (last at ' + time(st.viewAt) + ').']);
+    if (st.viewAt && Date.now() - st.viewAt > STALE_MS) out.push(['warn', 'The map is stale: no new view of the cluster since ' + time(st.viewAt) + ' (more than ' + STALE_MS / 1000 + ' s).']);
     else if (view && view.served_by && me && me.raft_state !== 'standalone') {
       const server = (view.nodes || []).find((n) => n.id === view.served_by);
       if (server && server.raft_state !== 'leader') out.push(['warn', 'The map may be stale: the leader did not answer, so this is ' + view.served_by + "'s own copy (version " + int(view.version) + ').']);
     }
     const shard = view && (view.shards || [])[0];
     if (shard && shard.leader === null && view.stage_number > 1) out.push(['warn', 'Shard ' + shard.id + ' has no leader right now (an election is under way): writes wait, then get 503.']);
-    const box = $('banners');
-    box.replaceChildren(...out.map(([kind, text]) => el('div', { class: 'banner ' + kind, role: 'alert', text })));
+    // Replaced only when they change, so that screen readers announce each once.
+    const key = JSON.stringify(out);
+    if (key !== st.bannerKey) {
+      st.bannerKey = key;
+      $('banners').replaceChildren(...out.map(([kind, text]) => el('div', { class: 'banner ' + kind, role: 'alert', text })));
+    }
     const worst = out.some((b) => b[0] === 'bad') ? 'bad' : out.length ? 'warn' : 'ok';
     setStatus(worst === 'ok' ? 'live' : worst === 'bad' ? 'attention' : 'degraded', worst);
   }

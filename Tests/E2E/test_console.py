@@ -198,12 +198,13 @@ def cluster(module_cluster_factory):
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, capsys):
     b = Browser(tmp_path)
     yield b
     b.close()
     if b.shots:
-        print("console screenshots:", ", ".join(str(p) for p in b.shots))
+        with capsys.disabled():  # shown even without -s
+            print("\nconsole screenshots: " + ", ".join(str(p) for p in b.shots))
 
 
 def test_mach1_without_an_admin_token_shows_what_to_do_and_a_banner_when_the_node_is_gone(node_factory, browser):
