@@ -31,7 +31,7 @@ enum ConsoleScript {
     return ms.toFixed(ms < 1 ? 3 : ms < 10 ? 2 : 1) + ' ms';
   }
   const pct = (r) => (r == null || !isFinite(r) ? '–' : (r * 100).toFixed(r * 100 < 10 ? 2 : 1) + ' %');
-  const mib = (b) => (b / 1048576).toFixed(1) + ' MiB';
+  const size = (b) => (b >= 1048576 ? (b / 1048576).toFixed(1) + ' MiB' : Math.round(b / 1024) + ' KiB');
   const time = (ms) => new Date(ms).toLocaleTimeString(undefined, { timeZoneName: 'short' });
   const dateTime = (ms) => new Date(ms).toLocaleString(undefined, { timeZoneName: 'short' });
   const secs = (s) => (s == null ? 'unknown' : s < 90 ? Math.round(s) + ' s' : (s / 60).toFixed(1) + ' min');
@@ -142,8 +142,8 @@ enum ConsoleScript {
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
   async function tick(n) {
-    const jobs = [readiness(), scaling(), history()];
-    if (n % 2 === 0) jobs.push(clusterNow(), recommendations(), metrics());
+    const jobs = [readiness(), scaling(), history(), clusterNow()];
+    if (n % 2 === 0) jobs.push(recommendations(), metrics());
     await Promise.all(jobs);
     render();
   }
@@ -347,7 +347,7 @@ enum ConsoleScript {
     const out = [];
     for (const s of st.view.shards || []) {
       const t = s.snapshot_transfer;
-      if (t) out.push(bar('Snapshot ' + t.direction + ' (shard ' + s.id + ', ' + t.token + '): ' + mib(t.bytes) + ' of ' + mib(t.total) + ' (' + t.percent + ' %)',
+      if (t) out.push(bar('Snapshot ' + t.direction + ' (shard ' + s.id + ', ' + t.token + '): ' + size(t.bytes) + ' of ' + size(t.total) + ' (' + t.percent + ' %)',
         t.bytes, Math.max(1, t.total), 'ETA ' + secs(t.eta_seconds)));
     }
     for (const n of st.view.nodes || []) {

@@ -9,6 +9,7 @@ network log (Chrome DevTools performance log) records every request the page mak
 - without the token: the page asks for it and no admin data reaches the browser;
 - with the token: Mach III with the planned roles per node; a write load moves the latency
   chart; the Load Manager killed -> the new entry point shows within 20 s, without a reload;
+- a snapshot sent to a joining node shows as a progress bar with its ETA;
 - the page never makes a request outside the node it was served from.
 
 Screenshots are saved under the test's temporary directory and their paths printed (run
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from helpers import Node, WriteLoad, media_type, wait_until
+from helpers import WriteLoad, media_type, wait_until
 
 FAST = ["--failure-timeout", "1500", "--remove-after", "3000"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -255,15 +256,19 @@ def test_without_the_token_the_page_asks_for_it_and_shows_no_admin_data(cluster,
     browser.assert_same_origin(n1.url)
 
 
-def test_console_live_stage_latency_and_failover(cluster, browser):
-    n1 = cluster.node("n1")
-    browser.driver.get(n1.url + "/console")
+def sign_in(browser, node, token):
+    browser.driver.get(node.url + "/console")
     wait_until(lambda: browser.visible("login"), 15, "the login form")
-    browser.driver.find_element("id", "token").send_keys(cluster.admin_token)
+    browser.driver.find_element("id", "token").send_keys(token)
     browser.driver.find_element("css selector", "#login-form button").click()
     wait_until(lambda: browser.visible("app"), 15, "the console after signing in")
-    assert cluster.admin_token not in browser.driver.current_url
-    assert browser.js("return sessionStorage.getItem('machdb.adminToken')") == cluster.admin_token
+    assert token not in browser.driver.current_url
+    assert browser.js("return sessionStorage.getItem('machdb.adminToken')") == token
+
+
+def test_console_live_stage_latency_and_failover(cluster, browser):
+    n1 = cluster.node("n1")
+    sign_in(browser, n1, cluster.admin_token)
 
     expected = {"n1": ["writer"], "n2": ["replica"], "n3": ["load_manager"]}
     wait_until(lambda: browser.data("stage-summary", "stage") == "Mach III" and browser.node_roles() == expected,
@@ -323,3 +328,32 @@ def test_console_live_stage_latency_and_failover(cluster, browser):
     wait_until(lambda: browser.node_roles().get("n2") == ["load_manager"], 20, f"n2 as Load Manager ({browser.node_roles()})")
     browser.shot("console-after-lm-lost")
     browser.assert_same_origin(n1.url)
+
+
+def test_snapshot_transfer_shows_a_progress_bar(cluster_factory, browser):
+    # As in test_cluster_snapshot: a node joining after log compaction gets a rate-limited
+    # snapshot (about 300 KB at 50 KB/s: several seconds), sent by the leader.
+    c = cluster_factory(common_args=["--snapshot-entries", "64", "--snapshot-rate", "50000"])
+    n1 = c.add("n1", join=False)
+    c.add("n2", join=n1)
+    c.wait_in_map("n2")
+    leader = c.leader()
+    load = WriteLoad([leader], threads=4, per_thread=100, prefix="s", collection="snap", retry=False, pad=700).start()
+    load.join(timeout=120)
+    assert load.count() == 400 and not load.failures, load.summary()
+    sign_in(browser, leader, c.admin_token)
+    wait_until(lambda: "Nothing to catch up" in (browser.text("transfers") or ""), 15, "no transfer before the join")
+    n3 = c.add("n3", join=n1, start=False)
+    n3.launch()  # not start(): n3 is ready only once the snapshot is installed
+
+    def bars():
+        return browser.js("return [...document.querySelectorAll('#transfers .bar')].map(b => b.textContent)")
+    seen = wait_until(lambda: [b for b in bars() if b.startswith("Snapshot sending")], 30,
+                      f"a snapshot progress bar (transfers: {browser.text('transfers')!r})", interval=0.2)
+    assert "KiB of " in seen[0] and "%" in seen[0] and "ETA" in seen[0], seen
+    assert browser.js("return document.querySelector('#transfers progress') !== null")
+    browser.shot("console-snapshot-transfer")
+    n3.wait_ready(60)
+    wait_until(lambda: "Nothing to catch up" in (browser.text("transfers") or ""), 60,
+               f"the transfer to end on the page (transfers: {browser.text('transfers')!r})", interval=0.5)
+    browser.assert_same_origin(leader.url)
