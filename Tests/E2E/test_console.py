@@ -9,7 +9,8 @@ network log (Chrome DevTools performance log) records every request the page mak
 - without the token: the page asks for it and no admin data reaches the browser;
 - with the token: Mach III with the planned roles per node; a write load moves the latency
   chart; the Load Manager killed -> the new entry point shows within 20 s, without a reload;
-- a snapshot sent to a joining node shows as a progress bar with its ETA;
+- a snapshot sent to a joining node shows as a progress bar with its ETA; once that node
+  has left, its own console says it was removed from its cluster;
 - the page never makes a request outside the node it was served from.
 
 Screenshots are saved under the test's temporary directory and their paths printed (run
@@ -136,7 +137,7 @@ class Browser:
         self.driver.set_page_load_timeout(30)
         self.driver.get("about:blank")
         self.workdir = workdir
-        self.requests: list[str] = []
+        self.requests: list[tuple[str, str]] = []   # (URL, the URL of the page that asked)
         self.responses: list[tuple[str, int]] = []
         self.shots: list[Path] = []
 
@@ -153,8 +154,9 @@ class Browser:
             params = message.get("params", {})
             if message.get("method") == "Network.requestWillBeSent":
                 # The browser's own pages (its start tab: chrome://...) are not the console's.
-                if not params.get("documentURL", "").startswith(("chrome:", "chrome-", "about:")):
-                    self.requests.append(params["request"]["url"])
+                document = params.get("documentURL", "")
+                if not document.startswith(("chrome:", "chrome-", "about:")):
+                    self.requests.append((params["request"]["url"], document))
             elif message.get("method") == "Network.responseReceived":
                 self.responses.append((params["response"]["url"], params["response"]["status"]))
 
@@ -184,11 +186,14 @@ class Browser:
             for (const r of document.querySelectorAll('#nodes-table tbody tr')) out[r.dataset.node] = (r.dataset.roles || '').split(' ').filter(Boolean).sort();
             return out;""")
 
-    def assert_same_origin(self, origin: str):
+    def assert_same_origin(self, *origins: str):
+        """Every request a console page made went to the node that served that page, and every
+        page came from one of `origins`."""
         self.network()
         assert self.requests, "the network log recorded no request"
-        foreign = [u for u in self.requests if "{0.scheme}://{0.netloc}".format(urlsplit(u)) != origin]
-        assert not foreign, f"requests outside {origin}: {foreign}"
+        origin = lambda u: "{0.scheme}://{0.netloc}".format(urlsplit(u))  # noqa: E731
+        foreign = [(u, d) for u, d in self.requests if origin(u) != origin(d) or origin(d) not in origins]
+        assert not foreign, f"requests outside the page's node {origins}: {foreign}"
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +331,10 @@ def test_console_live_stage_latency_and_failover(cluster, browser):
     assert browser.js("return window.__sameDocument") == "yes", "the page was reloaded"
     print(f"the console showed the new entry point {moved:.1f} s after the Load Manager was killed")
     wait_until(lambda: browser.node_roles().get("n2") == ["load_manager"], 20, f"n2 as Load Manager ({browser.node_roles()})")
+    # The planner's replace_node for the lost node reaches the recommendation timeline.
+    wait_until(lambda: browser.js("""return [...document.querySelectorAll('#recommendations li[data-kind="replace_node"]')]
+        .some(li => li.textContent.includes('n3'))"""), 20, f"replace_node n3 on the timeline ({browser.text('recommendations')!r})")
+    assert not browser.visible("recs-empty")
     browser.shot("console-after-lm-lost")
     browser.assert_same_origin(n1.url)
 
@@ -356,4 +365,15 @@ def test_snapshot_transfer_shows_a_progress_bar(cluster_factory, browser):
     n3.wait_ready(60)
     wait_until(lambda: "Nothing to catch up" in (browser.text("transfers") or ""), 60,
                f"the transfer to end on the page (transfers: {browser.text('transfers')!r})", interval=0.5)
-    browser.assert_same_origin(leader.url)
+
+    # n3 leaves: its own console (signed in anew: another origin) says it was removed.
+    auth = {"Authorization": f"Bearer {c.admin_token}"}
+    r = leader.request("POST", "/admin/v1/nodes/n3/leave", headers=auth)
+    assert r.status == 202, r.describe()
+    wait_until(lambda: n3.get("/readyz").status == 503, 30, "n3 to know it was removed")
+    sign_in(browser, n3, c.admin_token)
+    wait_until(lambda: "removed from its cluster" in (browser.text("banners") or ""), 15,
+               f"the removed banner on n3's console (banners: {browser.text('banners')!r})", interval=0.2)
+    assert browser.text("status") == "attention"
+    browser.shot("console-removed-node")
+    browser.assert_same_origin(leader.url, n3.url)
