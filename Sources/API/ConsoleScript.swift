@@ -293,7 +293,7 @@ enum ConsoleScript {
 
   function diagram(v, nodes) {
     const shards = v.shards || [];
-    const lines = Math.max(1, ...nodes.map((n) => (n.roles || []).length + (n.primary_load_manager ? 1 : 0)));
+    const lines = Math.max(1, ...nodes.map((n) => (n.roles || []).length + (n.primary_load_manager ? 1 : 0) + (shards.length > 1 ? 1 : 0)));
     const perRow = 5, w = 178, h = Math.max(132, 18 + 15 * (1 + lines) + 48), gap = 14, top = 40 + (shards.length > 1 ? 34 : 0);
     const rows = Math.max(1, Math.ceil(nodes.length / perRow));
     const width = Math.max(perRow, Math.min(nodes.length, perRow)) * (w + gap) + gap;
@@ -323,6 +323,9 @@ enum ConsoleScript {
       const rs = n.roles || [];
       if (!rs.length) text(n.state === 'active' ? 'no role yet (catching up)' : 'no role', 'muted');
       for (const r of rs) text(ROLE_NAMES[r] || r, 'role-' + r);
+      // With several shards a node may be the Writer of one it holds only a replica role for in the map.
+      const writes = shards.length > 1 ? shards.filter((s) => (s.writer || s.leader) === n.id).map((s) => s.id) : [];
+      if (writes.length) text('Writer of shard ' + writes.join(', '), 'role-writer');
       if (n.primary_load_manager) text('entry point', 'role-entry');
       line = Math.max(line, y + h - 48);
       text('level ' + n.level + ' · ' + n.state);
