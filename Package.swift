@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "ScalingTests", dependencies: ["Scaling", "JSON", "RaftCore"]),
         .testTarget(name: "DigestTests", dependencies: ["Digest"]),
         .testTarget(name: "LoadManagerTests", dependencies: [
-            "LoadManager", "MicroHTTPD", "Digest", "JSON", "Curl", "Sync", .product(name: "Logging", package: "swift-log"),
+            "LoadManager", "MicroHTTPD", "Digest", "JSON", "Curl", "Scaling", "Sync", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),

@@ -221,6 +221,11 @@ extension NodeService {
         out += "# TYPE machdb_window_timeout_ratio gauge\nmachdb_window_timeout_ratio \(all.timeoutRate)\n"
         out += "# HELP machdb_window_read_fraction Reads and queries among requests over the last 60 s.\n"
         out += "# TYPE machdb_window_read_fraction gauge\nmachdb_window_read_fraction \(all.readFraction)\n"
+        let history = measurement.historyDepth
+        out += "# HELP machdb_load_history_samples Per-second load samples kept for the console (GET /admin/v1/scaling/history).\n"
+        out += "# TYPE machdb_load_history_samples gauge\nmachdb_load_history_samples \(history.count)\n"
+        out += "# HELP machdb_load_history_capacity Per-second load samples kept, at most (the oldest is overwritten).\n"
+        out += "# TYPE machdb_load_history_capacity gauge\nmachdb_load_history_capacity \(history.capacity)\n"
         if let scaling, let stats = try? scaling.outbox.stats() {
             out += "# HELP machdb_hook_pending Recommendations waiting for delivery to the operator hook.\n"
             out += "# TYPE machdb_hook_pending gauge\nmachdb_hook_pending \(stats.pending)\n"

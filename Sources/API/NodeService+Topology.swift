@@ -67,7 +67,39 @@ extension NodeService {
     /// The cluster map for people, with each node's live Raft state. A follower relays the
     /// request to the leader, which knows every member's progress (its own view if the
     /// leader does not answer).
-    func clusterView(_ request: Request, _ responder: MeteredResponder) {
+    ///
+    /// With `after=v` it is a long-poll, as `GET /internal/v1/cluster-map` is for nodes (the
+    /// console uses it): the view is answered once this node's map version passes `v`, or
+    /// after `wait` seconds (default 30, at most 60) with whatever it is then. The wait
+    /// happens here; the relay to the leader does not wait again.
+    func clusterView(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        guard request.header("x-machdb-forwarded") == nil, let raw = request.queryValue("after") else {
+            return answerClusterView(request, responder)
+        }
+        guard let after = UInt64(raw) else { throw Problem(.invalidParameter, "after must be a map version (a non-negative integer)") }
+        guard let wait = Int(request.queryValue("wait") ?? "30"), (0...60).contains(wait) else {
+            throw Problem(.invalidParameter, "wait must be 0...60 seconds")
+        }
+        if currentMap().version > after || wait == 0 { return answerClusterView(request, responder) }
+        let deadline = monotonicNanoseconds() + UInt64(wait) * 1_000_000_000
+        // After the wait, a relay to the leader gets a deadline of its own (not the one the
+        // long-poll has used up).
+        let resumed: @Sendable () -> Void = { [self] in
+            answerClusterView(Request(method: request.method, path: request.path, headers: request.headers, query: [],
+                                      body: [], receivedAt: monotonicNanoseconds()), responder)
+        }
+        switch cluster.maps.waiters.wait(for: after + 1, deadline: deadline, callback: { _ in resumed() }) {
+        case .reached: answerClusterView(request, responder)
+        case .waiting: break
+        case .full: throw Problem(.overloaded, "too many cluster-map watchers")
+        }
+    }
+
+    /// The map this node serves: its own Mach I map while single, else the last one applied
+    /// (version 0 before the first).
+    func currentMap() -> ClusterMap { cluster.replica == nil ? cluster.maps.standalone : cluster.maps.replicated ?? .empty }
+
+    private func answerClusterView(_ request: Request, _ responder: MeteredResponder) {
         if let replica = cluster.replica, request.header("x-machdb-forwarded") == nil,
            let leader = replica.status.leaderURL, leader != cluster.configuration.replica.url, !replica.status.isLeader {
             return forward(request, to: leader, responder, onFailure: { [self] _ in responder.respond(localClusterView()) })
@@ -174,7 +206,7 @@ extension NodeService {
         }
         let maps = cluster.maps
         /// A single node shows its own map; a group member with no map applied yet has none (version 0).
-        let current: @Sendable () -> ClusterMap = { [self] in cluster.replica == nil ? maps.standalone : maps.replicated ?? .empty }
+        let current: @Sendable () -> ClusterMap = { [self] in currentMap() }
         let answer: @Sendable () -> Response = {
             let map = current()
             guard map.version > after else {

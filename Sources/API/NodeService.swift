@@ -120,7 +120,7 @@ public final class NodeService: HTTPHandler {
                 throw Problem(.methodNotAllowed, "\(request.method) is not allowed on \(request.path)",
                               headers: [("Allow", route.allowedMethods.joined(separator: ", "))])
             }
-            if isRemoved, ![.healthz, .readyz, .metrics].contains(route), !Self.isAdmin(route) {
+            if isRemoved, ![.healthz, .readyz, .metrics].contains(route), !Self.isAdmin(route), !route.isConsole {
                 throw Problem(.notReady, "this node was removed from its cluster; send requests to a member")
             }
             try dispatch(route, request, metered)
@@ -142,6 +142,7 @@ public final class NodeService: HTTPHandler {
         case .healthz: responder.respond(health())
         case .readyz: responder.respond(try readiness())
         case .metrics: responder.respond(metricsResponse())
+        case let .console(asset): responder.respond(console(asset))
         case .collections: try routedRead(request, responder) { [self] () throws(Problem) in responder.respond(try collections()) }
         case let .documents(collection): try create(request, collection: collection, responder)
         case let .document(collection, id):
@@ -158,7 +159,7 @@ public final class NodeService: HTTPHandler {
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)
-            clusterView(request, responder)
+            try clusterView(request, responder)
         case let .adminNodeLeave(node):
             try authorizeAdmin(request)
             try leave(request, node: node, responder)
@@ -171,6 +172,9 @@ public final class NodeService: HTTPHandler {
         case .adminScalingRecommendations:
             try authorizeAdmin(request)
             responder.respond(try recommendations(request))
+        case .adminScalingHistory:
+            try authorizeAdmin(request)
+            responder.respond(try loadHistory(request))
         case .clusterMap:
             try authorizeInternal(request)
             try clusterMapPoll(request, responder)

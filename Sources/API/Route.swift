@@ -18,7 +18,8 @@ enum Route: Equatable {
     case clusterJoin
     case clusterMap
     case adminNodeLeave(node: String)
-    case adminScaling, adminScalingPolicy, adminScalingRecommendations
+    case adminScaling, adminScalingPolicy, adminScalingRecommendations, adminScalingHistory
+    case console(ConsoleAsset)
 
     static func match(_ path: String) throws(Problem) -> Route {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -35,8 +36,11 @@ enum Route: Equatable {
             case "healthz": return .healthz
             case "readyz": return .readyz
             case "metrics": return .metrics
+            case "console": return .console(.page)
             default: break
             }
+        case 2 where parts[0] == "console":
+            if let asset = ConsoleAsset(fileName: String(parts[1])) { return .console(asset) }
         case 2 where parts[0] == "v1":
             if parts[1] == "collections" { return .collections }
             if parts[1] == "_bulk" { return .bulk }
@@ -47,6 +51,7 @@ enum Route: Equatable {
         case 4 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "scaling":
             if parts[3] == "policy" { return .adminScalingPolicy }
             if parts[3] == "recommendations" { return .adminScalingRecommendations }
+            if parts[3] == "history" { return .adminScalingHistory }
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "transfer-leader":
             return .adminTransferLeader(shard: try shard(parts[3]))
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "split":
@@ -85,7 +90,7 @@ enum Route: Equatable {
     var allowedMethods: [String] {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
-             .adminScalingRecommendations: ["GET", "HEAD"]
+             .adminScalingRecommendations, .adminScalingHistory, .console: ["GET", "HEAD"]
         case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
@@ -93,11 +98,19 @@ enum Route: Equatable {
         }
     }
 
+    /// The console's page and assets: public (they hold no cluster data), served even by a
+    /// removed node so its banner can say so.
+    var isConsole: Bool {
+        if case .console = self { return true }
+        return false
+    }
+
     func routeClass(method: String) -> RouteClass {
         switch self {
         case .healthz, .readyz, .metrics: .health
+        case .console: .other
         case .adminCluster, .adminBackup, .adminTransferLeader, .adminSplit, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
-             .adminScalingRecommendations: .admin
+             .adminScalingRecommendations, .adminScalingHistory: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
         case .documents, .bulk: .write

@@ -100,6 +100,7 @@ final class ScalingController: Sendable {
     // MARK: One tick
 
     private func tick() {
+        measurement.sampleHistory()  // the console's per-second history (docs/ARCHITECTURE.md, "Console")
         let evaluating = isEvaluator
         let previous = wasEvaluator.withLock { value in defer { value = evaluating }; return value }
         guard evaluating else {

@@ -14,6 +14,7 @@ public final class LoadMeasurement: Sendable {
         var all = LatencyWindows()
         var byKind: [RequestKind: LatencyWindows] = Dictionary(uniqueKeysWithValues: RequestKind.allCases.map { ($0, LatencyWindows()) })
         var buckets = BucketCounts()
+        var history = LoadHistory()
     }
 
     private let state = Mutex(State())
@@ -54,6 +55,31 @@ public final class LoadMeasurement: Sendable {
         let minute = now / 60
         return state.withLock { $0.buckets.counts(now: minute) }
     }
+
+    /// Appends a sample to the history for every second that ended since the last call (those
+    /// still in the per-second ring: the last 120). Called once a second by the scaling
+    /// thread and before the history is read.
+    public func sampleHistory() {
+        let nanoseconds = monotonicNanoseconds()
+        let wall = wallClockMilliseconds()
+        let second = (nanoseconds - origin) / 1_000_000_000
+        let origin = self.origin
+        state.withLock { state in
+            state.history.catchUp(before: second, all: state.all, byKind: state.byKind) { sampled in
+                wall - Int64((nanoseconds - (origin + (sampled + 1) * 1_000_000_000)) / 1_000_000)
+            }
+        }
+    }
+
+    /// The per-second samples that ended after `afterMilliseconds` (wall clock), oldest first,
+    /// and the history's bound.
+    public func history(after afterMilliseconds: Int64) -> (samples: [LoadHistory.Sample], capacity: Int) {
+        sampleHistory()
+        return state.withLock { ($0.history.samples(after: afterMilliseconds), $0.history.capacity) }
+    }
+
+    /// Samples held in the history now, and its bound (for `/metrics`).
+    public var historyDepth: (count: Int, capacity: Int) { state.withLock { ($0.history.count, $0.history.capacity) } }
 
     /// The busiest data buckets over the last hour.
     public func topBuckets(_ count: Int) -> [(bucket: Int, count: Int)] {

@@ -64,7 +64,8 @@ public final class SnapshotServer: Sendable {
             }
             if let limiter, !limiter.acquire(length) { throw .closed }
         }
-        record(token: token, total: size, reached: offset + Int64(length), moved: Int64(length), begun: begun)
+        record(token: token, total: size, reached: offset + Int64(length), moved: Int64(length), begun: begun,
+               restart: offset == 0)
         return SnapshotChunk(bytes: bytes, headers: [
             ("Content-Type", InternalRoutes.contentType),
             (InternalRoutes.snapshotSizeHeader, String(size)),
@@ -94,14 +95,18 @@ public final class SnapshotServer: Sendable {
         limiter?.close()
     }
 
-    private func record(token: String, total: Int64, reached: Int64, moved: Int64, begun: UInt64) {
+    /// `restart`: the first chunk of a fetch. The same snapshot fetched again (by another
+    /// follower, or after a failed attempt) starts its progress over instead of showing the
+    /// earlier fetch as complete. Two fetches of one snapshot at once share one entry.
+    private func record(token: String, total: Int64, reached: Int64, moved: Int64, begun: UInt64, restart: Bool) {
         let now = monotonicNanoseconds()
         transfers.withLock { transfers in
             if transfers[token] == nil && transfers.count >= Self.trackedTransfers,
                let oldest = transfers.min(by: { $0.value.lastActiveAt < $1.value.lastActiveAt })?.key {
                 transfers[oldest] = nil
             }
-            var transfer = transfers[token] ?? Transfer(total: total, reached: 0, startedAt: begun, lastActiveAt: now)
+            let known = restart ? nil : transfers[token]
+            var transfer = known ?? Transfer(total: total, reached: 0, startedAt: begun, lastActiveAt: now)
             transfer.total = total
             transfer.reached = max(transfer.reached, reached)
             transfer.moved += moved

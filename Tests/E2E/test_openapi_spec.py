@@ -47,6 +47,15 @@ SERVED_ROUTES = {
     ("PUT", "/admin/v1/scaling/policy"),
     ("GET", "/admin/v1/scaling/recommendations"),
     ("HEAD", "/admin/v1/scaling/recommendations"),
+    ("GET", "/admin/v1/scaling/history"),
+    ("HEAD", "/admin/v1/scaling/history"),
+    # The browser console (no token: the page holds no cluster data).
+    ("GET", "/console"),
+    ("HEAD", "/console"),
+    ("GET", "/console/console.js"),
+    ("HEAD", "/console/console.js"),
+    ("GET", "/console/console.css"),
+    ("HEAD", "/console/console.css"),
     # Node-to-node routes (cluster token). The snapshot route is GET only: no HEAD
     # (Route.allowedMethods).
     ("GET", "/internal/v1/raft/stream"),

@@ -26,7 +26,7 @@ Excluded operations (and why):
   cluster, not the API.
 The other internal routes are included with the cluster token configured (the node runs
 with --cluster-token): the cluster-map long-poll (its `wait` is forced to 0 so no request
-waits up to 60 s), snapshot chunks (no snapshot exists: 404/400) and Raft message batches
+waits up to 60 s; so is the admin cluster view's), snapshot chunks (no snapshot exists: 404/400) and Raft message batches
 (a standalone node refuses them: 409/400). The operator webhook is not an operation the
 node serves (schemathesis does not call `webhooks`). GET /admin/v1/backup is included;
 its binary body cannot be schema-checked, so the test checks the SQLite magic itself.
@@ -174,7 +174,7 @@ def _bound(case) -> None:
                         isinstance(v, str) and re.fullmatch(r"[0-9]+", v):
                     if int(v) > _State.applied_floor:
                         headers[name] = str(_State.applied_floor)
-    if case.operation.path == "/internal/v1/cluster-map":
+    if case.operation.path in ("/internal/v1/cluster-map", "/admin/v1/cluster"):
         query = case.query if case.query is not None else {}
         w = query.get("wait")
         if w is None or isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 60 or \

@@ -218,6 +218,22 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(leader.handler.recorded.withLock { $0.unauthorized }, 2, "one try each")
     }
 
+    func testASnapshotFetchedAgainStartsItsProgressOver() throws {
+        // A second follower (or a retry) fetching the same snapshot must not show as complete.
+        let server = SnapshotServer(bytesPerSecond: nil)
+        let source = try makeFile("again", size: 100)
+        let checksum = SnapshotChecksum.of(source.bytes)
+        for offset in [0, 40, 80] {
+            _ = try server.chunk(token: "t", path: source.path, size: 100, checksum: checksum, offset: Int64(offset), maxLength: 40)
+        }
+        XCTAssertEqual(server.progress(token: "t")?.bytes, 100)
+        _ = try server.chunk(token: "t", path: source.path, size: 100, checksum: checksum, offset: 0, maxLength: 40)
+        XCTAssertEqual(server.progress(token: "t")?.bytes, 40)
+        XCTAssertEqual(server.progress(token: "t")?.total, 100)
+        _ = try server.chunk(token: "t", path: source.path, size: 100, checksum: checksum, offset: 40, maxLength: 40)
+        XCTAssertEqual(server.progress(token: "t")?.bytes, 80)
+    }
+
     func testServerChunkBounds() throws {
         let server = SnapshotServer(bytesPerSecond: nil)
         let source = try makeFile("source", size: 100)
