@@ -334,7 +334,7 @@ extension NodeService {
             }
             return
         }
-        try whenApplied(request, responder, groups: groups, read: read)
+        try whenApplied(request, responder, bucket: bucket, groups: groups, read: read)
     }
 
     /// The groups a read depends on: the bucket's shard, or every group held here.
@@ -347,27 +347,49 @@ extension NodeService {
     /// Runs `read` once this node has applied the request's `X-Machdb-Min-Index` (at once when
     /// there is none or it is reached; else parked, bounded, and run on a worker — never on the
     /// applying thread). Past `--read-wait`: 504 index-not-reached.
-    func whenApplied(_ request: Request, _ responder: MeteredResponder, groups: [Replica] = [],
+    func whenApplied(_ request: Request, _ responder: MeteredResponder, bucket: Int? = nil, groups: [Replica] = [],
                      read: @escaping @Sendable () -> Void) throws(Problem) {
         guard let minIndex = try minimumIndex(request) else { return read() }
         if groups.count > 1 {
             return try whenAppliedEverywhere(minIndex, request, responder, groups: groups, read: read)
         }
-        let shard = groups.first?.configuration.shard ?? 1
-        let path = request.path
         let deadline = monotonicNanoseconds() + UInt64(configuration.readWaitMilliseconds) * 1_000_000
-        let registration = waiters(shard: shard).wait(for: minIndex, deadline: deadline) { reached in
+        if try !waitThenRead(minIndex, shard: groups.first?.configuration.shard ?? 1, bucket: bucket, deadline: deadline,
+                             path: request.path, responder, read: read) {
+            read()
+        }
+    }
+
+    /// Waits until shard `shard` applied `index`, then reads — unless the bucket's shard is
+    /// another one by then (this node applied a split while the read waited: a child shard's
+    /// indexes start at the split's own index, above the parent's before it), in which case it
+    /// waits on that one. Returns false when the index was reached already (read at once).
+    private func waitThenRead(_ index: UInt64, shard: Int, bucket: Int?, deadline: UInt64, path: String,
+                              _ responder: MeteredResponder, read: @escaping @Sendable () -> Void) throws(Problem) -> Bool {
+        let registration = waiters(shard: shard).wait(for: index, deadline: deadline) { reached in
             guard reached else {
-                responder.respond(Problem(.indexNotReached, "this node has not applied index \(minIndex) yet").response(instance: path))
+                responder.respond(Problem(.indexNotReached, "this node has not applied index \(index) yet").response(instance: path))
                 return
+            }
+            let now = self.readGroups(bucket: bucket).first?.configuration.shard ?? shard
+            do throws(Problem) {
+                if now != shard, try self.waitThenRead(index, shard: now, bucket: bucket, deadline: deadline, path: path,
+                                                       responder, read: read) {
+                    return  // parked again, on the shard that owns the bucket now
+                }
+            } catch {
+                return responder.respond(error.response(instance: path))
             }
             if !self.workers.submit(read) {
                 responder.respond(Problem(.overloaded, "too many reads waiting").response(instance: path))
             }
         }
         switch registration {
-        case .reached: read()
-        case .waiting: break
+        case .reached:
+            let now = readGroups(bucket: bucket).first?.configuration.shard ?? shard
+            if now != shard { return try waitThenRead(index, shard: now, bucket: bucket, deadline: deadline, path: path, responder, read: read) }
+            return false
+        case .waiting: return true
         case .full: throw Problem(.overloaded, "too many reads waiting for an index")
         }
     }

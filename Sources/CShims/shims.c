@@ -9,6 +9,7 @@ static size_t machdb_mhd_no_unescape(void *cls, struct MHD_Connection *c, char *
 }
 
 struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *o,
+                                    MHD_AcceptPolicyCallback accept, void *accept_cls,
                                     MHD_AccessHandlerCallback handler, void *handler_cls,
                                     MHD_RequestCompletedCallback completed, void *completed_cls) {
     struct sockaddr_in local;
@@ -31,7 +32,7 @@ struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *o,
     };
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
                        | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
-    return MHD_start_daemon(flags, o->port, NULL, NULL, handler, handler_cls,
+    return MHD_start_daemon(flags, o->port, accept, accept_cls, handler, handler_cls,
                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 }
 

@@ -145,6 +145,22 @@ public final class ClusterController: Sendable {
     /// Every group this node holds, shard 1 first.
     public var replicas: [Replica] { shardGroups.withLock { $0 }?.all ?? [] }
 
+    /// Graceful shutdown, step 1: every group this node leads hands its leadership to another
+    /// voter (at once, in parallel), and waits for its proposals (see `Replica.handOver`).
+    public func handOver() {
+        let leading = replicas.filter { $0.status.isLeader }
+        guard !leading.isEmpty else { return }
+        let group = DispatchGroup()
+        for replica in leading {
+            group.enter()
+            Thread.detachNewThread {
+                replica.handOver()
+                group.leave()
+            }
+        }
+        group.wait()
+    }
+
     /// Asks the cluster at `url` to admit this node, retrying until `deadline` (the node
     /// answering may not be the leader, or no leader may be elected yet).
     public func join(via url: String, timeoutSeconds: Int = 60) throws {

@@ -13,15 +13,20 @@ import Glibc
 /// Lifecycle: `init` binds and starts serving; `quiesce()` stops accepting new connections;
 /// `shutdown()` stops the daemon — call it only after every request has been answered
 /// (`inFlight == 0`), since suspended connections cannot be stopped.
+///
+/// Quiescing closes each new connection as it is accepted (the accept policy says no) rather
+/// than calling `MHD_quiesce_daemon`: with a thread pool on epoll, that call races the worker
+/// threads removing the listening socket from their epoll sets, and libmicrohttpd aborts the
+/// process ("Failed to remove listen FD from epoll set", seen in tests that stop a server
+/// right after starting it).
 public final class Server: @unchecked Sendable {
     public let configuration: ServerConfiguration
     let handler: any HTTPHandler
     private var daemon: OpaquePointer?
     private let inFlightCount = Atomic<Int>(0)
     private let stopped = Mutex(false)
-    /// The listening socket `quiesce` took back; closed only after the daemon stops (its
-    /// threads may still look at it until then).
-    private let quiescedSocket = Mutex<Int32>(-1)
+    /// Set by `quiesce`: new connections are closed as soon as they are accepted.
+    private let quiesced = Atomic<Bool>(false)
 
     /// The bound port (useful with port 0).
     public private(set) var port: UInt16 = 0
@@ -40,7 +45,7 @@ public final class Server: @unchecked Sendable {
         let context = Unmanaged.passUnretained(self).toOpaque()
         let started: OpaquePointer? = configuration.host.withCString { host in
             options.bind_ip = host
-            return machdb_mhd_start(&options, accessHandler, context, completedHandler, context)
+            return machdb_mhd_start(&options, acceptPolicy, context, accessHandler, context, completedHandler, context)
         }
         guard let started else {
             throw .startFailed(host: configuration.host, port: configuration.port, errno: errno)
@@ -60,10 +65,11 @@ public final class Server: @unchecked Sendable {
 
     /// Stops accepting new connections; open ones are served until they close.
     public func quiesce() {
-        guard let daemon else { return }
-        let fd = MHD_quiesce_daemon(daemon)
-        if fd >= 0 { quiescedSocket.withLock { $0 = fd } }
+        quiesced.store(true, ordering: .releasing)
     }
+
+    /// Whether a new connection may be kept (not once quiesced).
+    var accepts: Bool { !quiesced.load(ordering: .acquiring) }
 
     /// Stops the daemon and its threads. Idempotent. Every request must have been answered.
     public func shutdown() {
@@ -73,8 +79,6 @@ public final class Server: @unchecked Sendable {
         }
         guard !already, let daemon else { return }
         MHD_stop_daemon(daemon)
-        let fd = quiescedSocket.withLock { value -> Int32 in defer { value = -1 }; return value }
-        if fd >= 0 { close(fd) }
     }
 
     deinit { shutdown() }
@@ -204,4 +208,10 @@ private let completedHandler: MHD_RequestCompletedCallback = { cls, _, conCls, _
     let server = Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue()
     let exchange = Unmanaged<Exchange>.fromOpaque(context).takeRetainedValue()
     if !exchange.upgraded { server.requestFinished() }
+}
+
+/// Keeps a new connection unless the server is quiesced (then libmicrohttpd closes it).
+private let acceptPolicy: MHD_AcceptPolicyCallback = { cls, _, _ in
+    guard let cls else { return .NO }
+    return Unmanaged<Server>.fromOpaque(cls).takeUnretainedValue().accepts ? .YES : .NO
 }

@@ -15,17 +15,17 @@ extension ShardDescriptor {
 }
 
 extension RaftStore {
-    /// The fixed point a child group starts from: its log is empty after (index 10, term 5)
-    /// on every member, so members that applied the split agree without copying anything.
-    static let childInitialIndex: UInt64 = 10
-    static let childInitialTerm: UInt64 = 5
-
-    /// Inside ``save(_:)``'s transaction: applies a split entry. When the range is still at
-    /// `expectedVersion` and `at` lies inside it, the parent keeps `first ..< at`, and the
-    /// child group `newShard` is created on this node with `at ... last`, the parent's
-    /// configuration, and the documents already here. Returns the child's descriptor, or nil
-    /// when the entry is stale (the same on every replica: it depends only on the log).
-    func split(newShard: Int, at: Int, expectedVersion: UInt64, _ outcome: inout SaveOutcome) throws(StorageError) -> ShardDescriptor? {
+    /// Inside ``save(_:)``'s transaction: applies the split entry at (`index`, `term`). When the
+    /// range is still at `expectedVersion` and `at` lies inside it, the parent keeps
+    /// `first ..< at`, and the child group `newShard` is created on this node with `at ... last`,
+    /// the parent's configuration, the documents already here, and an empty log after the split
+    /// entry's own position (index, term): every member that applies the split starts the child
+    /// from the same point, copying nothing, and the child's indexes continue above the
+    /// parent's at the split (a read waiting for a child index on a node that has not applied
+    /// the split yet waits past it). Returns the child's descriptor, or nil when the entry is
+    /// stale (the same on every replica: it depends only on the log).
+    func split(newShard: Int, at: Int, expectedVersion: UInt64, index: UInt64, term: UInt64,
+               _ outcome: inout SaveOutcome) throws(StorageError) -> ShardDescriptor? {
         let current = outcome.descriptor
         if current.version != expectedVersion || current.refusesSplit(at: at) != nil || newShard != at {
             logger.warning("split entry refused", metadata: [
@@ -47,7 +47,8 @@ extension RaftStore {
         let (parent, child) = current.split(at: at)
         // A group created empty (this node heard from the child before applying the split)
         // keeps any vote it gave: never vote twice in a term.
-        let term = max(existing?.term ?? 0, Self.childInitialTerm)
+        let startTerm = term, startIndex = index
+        let term = max(existing?.term ?? 0, startTerm)
         let vote = existing.map { $0.term == term ? $0.vote : 0 } ?? 0
         try sqlite { () throws(SQLite.Error) in
             let shrink = try connection.prepare("UPDATE raft_groups SET last_bucket = ?1, range_version = ?2 WHERE shard = ?3")
@@ -63,8 +64,8 @@ extension RaftStore {
             try create.bind(newShard, at: 1)
             try create.bind(Int64(bitPattern: term), at: 2)
             try create.bind(Int64(bitPattern: vote), at: 3)
-            try create.bind(Int64(bitPattern: Self.childInitialIndex), at: 4)
-            try create.bind(Int64(bitPattern: Self.childInitialTerm), at: 5)
+            try create.bind(Int64(bitPattern: startIndex), at: 4)
+            try create.bind(Int64(bitPattern: startTerm), at: 5)
             try create.bind(blob: outcome.conf.encoded(), at: 6)
             try create.bind(child.firstBucket, at: 7)
             try create.bind(child.lastBucket, at: 8)

@@ -445,9 +445,10 @@ public final class RaftStore: LogStorage {
                 }
                 return done()
             case let .split(newShard, at, expectedVersion):
-                var entry = done()
-                entry.split = try split(newShard: newShard, at: at, expectedVersion: expectedVersion, &outcome)
-                return entry
+                var applied = done()
+                applied.split = try split(newShard: newShard, at: at, expectedVersion: expectedVersion, index: entry.index,
+                                          term: entry.term, &outcome)
+                return applied
             }
         }
     }

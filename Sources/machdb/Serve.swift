@@ -192,7 +192,7 @@ struct Serve: ParsableCommand {
 
         let signal = Signals.wait()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        cluster.replica?.handOver()
+        cluster.handOver()
         service.beginShutdown()
         server.quiesce()
         let deadline = Date().addingTimeInterval(30)

@@ -211,11 +211,18 @@ def test_split_refusals_and_routing(cluster_factory):
         b = bucket_of(k)
         shard = 1 if b <= 500 else 501 if b <= 750 else 751
         keys.setdefault(shard, k)
+    indexes = {}
     for shard, k in keys.items():
         r = c.nodes[2].put_json(doc_path("routes", k), {"shard": shard})
         assert r.status in (200, 201), r.describe()
+        indexes[shard] = int(r.headers["x-machdb-index"])
         for node in c.nodes:
             g = node.get(doc_path("routes", k) + "?consistency=strong")
+            assert g.status == 200 and g.json()["shard"] == shard, g.describe()
+    # Session reads wait for the index of the document's own shard, on any node.
+    for shard, k in keys.items():
+        for node in c.nodes:
+            g = node.get(doc_path("routes", k), headers={"X-Machdb-Min-Index": str(indexes[shard]), **LOCAL_READ})
             assert g.status == 200 and g.json()["shard"] == shard, g.describe()
     r = c.nodes[1].get("/v1/collections")
     assert r.status == 200 and {"name": "routes", "count": 3} in r.json()["collections"], r.describe()

@@ -28,8 +28,10 @@ struct machdb_mhd_options {
 
 /// Starts a daemon with epoll, an internal thread pool, suspend/resume and upgrades enabled.
 /// URLs and arguments are left percent-encoded (no-op unescape callback): the caller decodes.
+/// `accept` decides whether each new connection is kept (MHD_YES) or closed at once (MHD_NO).
 /// Returns NULL on failure (errno may tell why).
 struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *options,
+                                    MHD_AcceptPolicyCallback accept, void *accept_cls,
                                     MHD_AccessHandlerCallback handler, void *handler_cls,
                                     MHD_RequestCompletedCallback completed, void *completed_cls);
 
