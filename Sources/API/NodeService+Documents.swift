@@ -126,13 +126,16 @@ extension NodeService {
     /// The write goes to the group of the shard that owns its bucket (docs/ARCHITECTURE.md,
     /// "Shards"). A group that no longer owns it answers `shard-mismatch` (nothing happened):
     /// the write is routed again once this node applied the split, within the same wait.
+    ///
+    /// `owner`: a shard this node holds no data of yet, and its leader, as another node named
+    /// them in a shard-mismatch answer: the write is sent there directly.
     func proposed(_ command: WriteCommand, request: Request, allowRedirect: Bool = true, waiting: Bool = false,
-                  answer: @escaping @Sendable (ProposeAnswer) -> Void) {
+                  owner: ShardOwner? = nil, answer: @escaping @Sendable (ProposeAnswer) -> Void) {
         let path = request.path
         let deadline = request.receivedAt + UInt64(configuration.leaderlessWaitMilliseconds) * 1_000_000
         @Sendable func leave() { if waiting { leaderlessWaiting.subtract(1, ordering: .relaxed) } }
         /// Tries again later, counted in the leaderless buffer; false when past its bounds.
-        @Sendable func again(after milliseconds: Int) -> Bool {
+        @Sendable func again(after milliseconds: Int, owner: ShardOwner? = nil) -> Bool {
             guard monotonicNanoseconds() < deadline else { return false }
             if !waiting {
                 guard leaderlessWaiting.add(1, ordering: .relaxed).newValue <= configuration.leaderlessWriteBuffer else {
@@ -141,7 +144,7 @@ extension NodeService {
                 }
             }
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(milliseconds)) {
-                self.proposed(command, request: request, allowRedirect: allowRedirect, waiting: true, answer: answer)
+                self.proposed(command, request: request, allowRedirect: allowRedirect, waiting: true, owner: owner, answer: answer)
             }
             return true
         }
@@ -153,6 +156,10 @@ extension NodeService {
         /// Answers a failure; `notLeader`/`notSent`/`shardMismatch` (nothing happened) wait for a leader.
         @Sendable func failed(_ error: ReplicaError) {
             switch error {
+            case let .shardMismatch(_, owner?) where store.shardTable[owner.shard.id]?.isInitialized != true:
+                // The bucket moved to a shard whose data this node has not received yet: send
+                // the write to that shard's leader (at once: nothing happened).
+                if !again(after: 0, owner: owner) { noLeader() }
             case .notLeader, .notSent, .shardMismatch:
                 if !again(after: 20) { noLeader() }
             case .timeout:
@@ -165,13 +172,14 @@ extension NodeService {
                 refuse(Problem(.storageError, "\(error)"), notApplied: false)
             }
         }
-        guard let replica = self.replica(for: command) else {
+        // Sent to another node's shard: through shard 1's group (its registry waits for the reply).
+        guard let replica = owner == nil ? self.replica(for: command) : cluster.replica else {
             // This node holds no group for the bucket yet (it joined after a split and waits
             // for the shard's snapshot): like a leaderless wait.
             if !again(after: 50) { noLeader() }
             return
         }
-        let leadership = replica.leader
+        let leadership = owner.map { Leadership(leader: $0.leader) } ?? replica.leader
         if leadership.isSelf {
             return replica.propose(command) { result in
                 switch result {
@@ -194,12 +202,12 @@ extension NodeService {
         let gateway = self.gateway, target = leadership.leaderURL ?? String(leader)
         let slotDeadline = request.receivedAt + UInt64(configuration.requestDeadlineMilliseconds) * 1_000_000
         gateway.acquire(target: target, priority: .write, deadline: slotDeadline, start: { [self] in
-            replica.forward(command, to: leader) { result in
+            replica.forward(command, to: leader, shard: owner?.shard.id) { result in
                 gateway.release(target: target)
                 switch result {
                 case let .success(forwarded):
                     leave()
-                    self.observed.record(shard: replica.configuration.shard, index: forwarded.result.index)  // reads relayed later must see it
+                    self.observed.record(shard: owner?.shard.id ?? replica.configuration.shard, index: forwarded.result.index)  // reads relayed later must see it
                     answer(.applied(forwarded.result, servedBy: forwarded.servedBy))
                 case let .failure(error):
                     failed(error)
@@ -217,12 +225,18 @@ extension NodeService {
     }
 
     /// This node's replica of the shard owning the command's bucket (every operation of a
-    /// command routed here belongs to one shard).
+    /// command routed here belongs to one shard): by the ranges this node applied, else — a
+    /// node that joined after a split and still waits for that shard's snapshot — by the
+    /// replicated map, whose shard's group here is empty but knows its leader (the write is
+    /// forwarded to it). Nil when this node has no group for the bucket at all yet.
     func replica(for command: WriteCommand) -> Replica? {
-        guard let first = command.operations.first, let shard = store.shardTable.shard(for: Bucket.of(first.id)) else {
-            return cluster.replica
+        guard let first = command.operations.first else { return cluster.replica }
+        let bucket = Bucket.of(first.id)
+        if let shard = store.shardTable.shard(for: bucket) { return cluster.replica(shard: shard.id) }
+        guard let listed = cluster.maps.map.shards.first(where: { $0.firstBucket <= bucket && bucket <= $0.lastBucket }) else {
+            return nil
         }
-        return cluster.replica(shard: shard.id)
+        return cluster.replica(shard: listed.id)
     }
 
     /// The answer to a one-operation write.

@@ -13,7 +13,9 @@ import Storage
 /// - 2 overloaded (nothing happened): reason; 3 stopping (nothing happened);
 /// - 4 timed out at the leader (may or may not have happened);
 /// - 5 refused (nothing happened): reason;
-/// - 6 shard mismatch (nothing happened): the shard's id, first and last bucket, version.
+/// - 6 shard mismatch (nothing happened): the shard's id, first and last bucket, version;
+///   then, when the leader knows it, the owning shard's id, first and last bucket, version
+///   and its leader's Raft id.
 enum ForwardedProposal {
     /// The first payload byte of a forwarded write (other calls use other tags).
     static let tag: UInt8 = 1
@@ -41,12 +43,19 @@ enum ForwardedProposal {
         case let .failure(.overloaded(why)): return tagged(2, why)
         case .failure(.stopped): return tagged(3)
         case .failure(.timeout): return tagged(4)
-        case let .failure(.shardMismatch(current)):
+        case let .failure(.shardMismatch(current, owner)):
             var out: [UInt8] = [6]
-            Wire.append(UInt64(current.id), to: &out)
-            Wire.append(UInt64(bitPattern: Int64(current.firstBucket)), to: &out)
-            Wire.append(UInt64(bitPattern: Int64(current.lastBucket)), to: &out)
-            Wire.append(current.version, to: &out)
+            func append(_ shard: ShardDescriptor) {
+                Wire.append(UInt64(shard.id), to: &out)
+                Wire.append(UInt64(bitPattern: Int64(shard.firstBucket)), to: &out)
+                Wire.append(UInt64(bitPattern: Int64(shard.lastBucket)), to: &out)
+                Wire.append(shard.version, to: &out)
+            }
+            append(current)
+            if let owner {
+                append(owner.shard)
+                Wire.append(owner.leader, to: &out)
+            }
             return out
         case let .failure(error): return tagged(5, "\(error)")
         }
@@ -68,11 +77,16 @@ enum ForwardedProposal {
         case 3: return .failure(.stopped)
         case 5: return .failure(.rejected(reader.string() ?? "refused by the leader"))
         case 6:
-            guard let id = reader.u64(), let first = reader.u64(), let last = reader.u64(), let version = reader.u64() else {
-                return .failure(.timeout)
+            func shard() -> ShardDescriptor? {
+                guard let id = reader.u64(), let first = reader.u64(), let last = reader.u64(), let version = reader.u64() else {
+                    return nil
+                }
+                return ShardDescriptor(id: Int(id), firstBucket: Int(Int64(bitPattern: first)),
+                                       lastBucket: Int(Int64(bitPattern: last)), version: version)
             }
-            return .failure(.shardMismatch(ShardDescriptor(id: Int(id), firstBucket: Int(Int64(bitPattern: first)),
-                                                           lastBucket: Int(Int64(bitPattern: last)), version: version)))
+            guard let current = shard() else { return .failure(.timeout) }
+            let owner = shard().flatMap { owner in reader.u64().map { ShardOwner(shard: owner, leader: $0) } }
+            return .failure(.shardMismatch(current, owner: owner))
         default: return .failure(.timeout)
         }
     }

@@ -596,7 +596,7 @@ final class RaftLoop {
     }
 
     private func replicaError(_ error: StorageError) -> ReplicaError {
-        if case let .shardMismatch(_, current) = error { return .shardMismatch(current) }
+        if case let .shardMismatch(_, current) = error { return .shardMismatch(current, owner: nil) }
         return .rejected("write refused: \(error)")
     }
 

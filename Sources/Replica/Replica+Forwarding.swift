@@ -1,5 +1,6 @@
 import PeerTransport
 import RaftCore
+import Sharding
 import Storage
 import Sync
 import Synchronization
@@ -12,6 +13,13 @@ public struct Leadership: Sendable, Equatable {
     /// This node leads.
     public var isSelf = false
     public var term: UInt64 = 0
+
+    public init(leader: NodeID? = nil, leaderURL: String? = nil, isSelf: Bool = false, term: UInt64 = 0) {
+        self.leader = leader
+        self.leaderURL = leaderURL
+        self.isSelf = isSelf
+        self.term = term
+    }
 }
 
 extension Replica {
@@ -22,7 +30,10 @@ extension Replica {
     /// with the result it applied there. `completion` runs on a transport thread (or here):
     /// - `notLeader`, `notSent`, `overloaded`, `stopped`, `rejected`: nothing happened;
     /// - `timeout`: no answer in time (the proposal timeout plus a margin) — unknown outcome.
-    public func forward(_ command: WriteCommand, to leader: NodeID,
+    ///
+    /// `shard`: another shard's group to propose it in (a shard this node holds no data of
+    /// yet, whose leader another node named); the call waits in this replica's registry.
+    public func forward(_ command: WriteCommand, to leader: NodeID, shard: Int? = nil,
                         completion: @escaping @Sendable (Result<ForwardedWrite, ReplicaError>) -> Void) {
         if stopped { return completion(.failure(.stopped)) }
         let decoded: PendingCalls.Completion = { result in completion(result.flatMap(ForwardedProposal.outcome(of:))) }
@@ -30,13 +41,15 @@ extension Replica {
                                       completion: decoded) else {
             return completion(.failure(.overloaded("\(calls.capacity) writes waiting for the leader")))
         }
-        if !transport.call(leader, id: id, shard: configuration.shard, payload: ForwardedProposal.call(command)) {
+        if !transport.call(leader, id: id, shard: shard ?? configuration.shard, payload: ForwardedProposal.call(command)) {
             calls.complete(id, .failure(.notSent))
         }
     }
 
     /// A peer forwarded a write: propose it here (if this node leads) and reply with the outcome.
-    func serveCall(id: UInt64, payload: [UInt8], from peer: NodeID) {
+    /// `owner(bucket)`: the shard owning a bucket here and its leader, named in a
+    /// shard-mismatch answer so the caller can send the write there.
+    func serveCall(id: UInt64, payload: [UInt8], from peer: NodeID, owner: @escaping @Sendable (Int) -> ShardOwner?) {
         let transport = self.transport, nodeID = configuration.nodeID
         let leadership = leader
         guard leadership.isSelf else {
@@ -49,6 +62,10 @@ extension Replica {
             return transport.reply(peer, id: id, payload: ForwardedProposal.reply(answer, servedBy: nodeID))
         }
         propose(command) { result in
+            var result = result
+            if case let .failure(.shardMismatch(current, nil)) = result, let first = command.operations.first {
+                result = .failure(.shardMismatch(current, owner: owner(Bucket.of(first.id))))
+            }
             transport.reply(peer, id: id, payload: ForwardedProposal.reply(result, servedBy: nodeID))
         }
     }
@@ -101,7 +118,12 @@ public final class PeerRouter: PeerInbox {
 
     public func call(id: UInt64, shard: Int, payload: [UInt8], from: NodeID) {
         if payload.first == ForwardedProposal.tag {
-            replica(shard)?.serveCall(id: id, payload: payload, from: from)  // no replica: the caller times out
+            // No replica: the caller times out.
+            replica(shard)?.serveCall(id: id, payload: payload, from: from) { [weak self] bucket in
+                guard let self, let owner = replica(shard)?.store.shardTable.shard(for: bucket),
+                      let leader = replica(owner.id)?.leader.leader else { return nil }
+                return ShardOwner(shard: owner, leader: leader)
+            }
         } else {
             handler.withLock { $0 }?.call(id, payload, from)
         }

@@ -23,6 +23,8 @@ public final class Replica: Sendable {
     let leadership = Mutex(Leadership())
     let logger: Logger
     let transport: PeerTransport
+    /// The node's store (its shard table tells who owns a bucket here).
+    let store: Store
     /// Runs completions of proposals, reads and requests off the Raft thread, in order.
     private let answerer: WorkerPool
     /// Writes forwarded to the leader and waiting for its answer.
@@ -43,6 +45,7 @@ public final class Replica: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.transport = transport
+        self.store = raftStore.store
         mailbox = Mailbox(peerCapacity: configuration.peerLaneCapacity, capacity: configuration.mailboxCapacity)
         answerer = WorkerPool(name: "raft-answers", threads: 1, capacity: 65_536)
         calls = PendingCalls(capacity: configuration.maxForwardedWrites, firstID: PendingCalls.firstID(shard: configuration.shard),

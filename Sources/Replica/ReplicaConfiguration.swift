@@ -64,6 +64,16 @@ public struct ReplicaConfiguration: Sendable {
     }
 }
 
+/// The shard that owns a bucket on the node that answered, and its leader there.
+public struct ShardOwner: Sendable, Equatable {
+    public var shard: ShardDescriptor
+    public var leader: NodeID
+    public init(shard: ShardDescriptor, leader: NodeID) {
+        self.shard = shard
+        self.leader = leader
+    }
+}
+
 /// Raft ids from node names: FNV-1a 64 of the name, the hash buckets use too (never 0,
 /// Raft's "nobody").
 public enum RaftID {
@@ -90,8 +100,10 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The core refused (e.g. a transfer target that is not a caught-up voter).
     case rejected(String)
     /// The write names a bucket the group does not own (any more): nothing happened;
-    /// `current` is the group's range, for the caller to route again.
-    case shardMismatch(ShardDescriptor)
+    /// `current` is the group's range; `owner` the shard that owns the bucket there now and
+    /// its leader, when the answering node knows them (a forwarded write's reply), for the
+    /// caller to route again.
+    case shardMismatch(ShardDescriptor, owner: ShardOwner? = nil)
 
     public var description: String {
         switch self {
@@ -102,7 +114,7 @@ public enum ReplicaError: Error, Sendable, Equatable, CustomStringConvertible {
         case .stopped: "replica stopped"
         case .notSent: "could not reach the leader"
         case let .rejected(why): why
-        case let .shardMismatch(current): "the write belongs to another shard (this group is \(current))"
+        case let .shardMismatch(current, _): "the write belongs to another shard (this group is \(current))"
         }
     }
 }
