@@ -21,4 +21,16 @@ public enum Names {
         }
         return name != "."
     }
+
+    /// A document id: a name, or `<shard key value>:<name>` (both parts names; the form of
+    /// ids in a collection that declares a shard key, see `Bucket`).
+    public static func isValidDocumentID(_ id: String) -> Bool {
+        guard id.utf8.count <= maxLength else { return false }
+        let parts = id.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        switch parts.count {
+        case 1: return isValid(id)
+        case 2: return isValid(String(parts[0])) && isValid(String(parts[1]))
+        default: return false
+        }
+    }
 }

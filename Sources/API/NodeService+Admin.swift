@@ -91,6 +91,8 @@ extension NodeService {
         gauge("machdb_applied_index", "Highest write index applied and durable.", store.appliedIndex)
         gauge("machdb_storage_bytes", "Size of the database files (main + WAL).", stats.databaseBytes)
         gauge("machdb_documents", "Live documents.", stats.documentCount)
+        gauge("machdb_shard_keys_cached", "Collections whose shard key declaration is cached here.", shardKeys.count)
+        gauge("machdb_shard_keys_cache_capacity", "Bound of the shard key cache.", ShardKeyCache.capacity)
         if let replica = cluster.replica {
             let raft = replica.status
             gauge("machdb_raft_term", "Current Raft term.", raft.term)

@@ -22,7 +22,9 @@ extension NodeService {
         operations.reserveCapacity(ops.count)
         for (n, op) in ops.elements.enumerated() {
             do {
-                operations.append(try bulkOperation(op))
+                let operation = try bulkOperation(op)
+                try checkShardKey(operation)
+                operations.append(operation)
             } catch {
                 throw Problem(.invalidBulk, "ops[\(n)]: \(error.detail)")
             }
@@ -122,8 +124,8 @@ extension NodeService {
             throw Problem(.invalidBulk, "collection must match [A-Za-z0-9._~-]{1,128}")
         }
         func id() throws(Problem) -> String {
-            guard let id = op["id"]?.stringValue, Names.isValid(id) else {
-                throw Problem(.invalidBulk, "id must match [A-Za-z0-9._~-]{1,128}")
+            guard let id = op["id"]?.stringValue, Names.isValidDocumentID(id) else {
+                throw Problem(.invalidBulk, "id must match [A-Za-z0-9._~-]{1,128} (or <shard key>:<id>)")
             }
             return id
         }
@@ -161,8 +163,9 @@ extension NodeService {
             if op["id"] != nil || op["if_match"] != nil || op["if_none_match"] != nil {
                 throw Problem(.invalidBulk, "create takes no id or conditions (the server picks the id)")
             }
-            return .put(collection: collection, id: DocumentID.generate(), contentType: "application/json",
-                        body: try document("doc"), isJSON: true, precondition: .ifAbsent)
+            let body = try document("doc")
+            return .put(collection: collection, id: try serverChosenID(collection: collection, body: body, isJSON: true),
+                        contentType: "application/json", body: body, isJSON: true, precondition: .ifAbsent)
         case "patch":
             return .patch(collection: collection, id: try id(), patch: try document("patch"),
                           precondition: try precondition(allowAbsent: false))

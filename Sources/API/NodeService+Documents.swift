@@ -15,6 +15,7 @@ extension NodeService {
         let (contentType, isJSON) = try validatedBody(request)
         let operation = WriteOperation.put(collection: collection, id: id, contentType: contentType, body: request.body,
                                            isJSON: isJSON, precondition: precondition)
+        try checkShardKey(operation)
         try submit([operation], request: request, responder) { result in
             self.singleWriteResponse(result, path: request.path)
         }
@@ -25,9 +26,10 @@ extension NodeService {
             throw Problem(.invalidHeader, "a POST creates a new document: conditional headers do not apply")
         }
         let (contentType, isJSON) = try validatedBody(request)
-        let id = DocumentID.generate()
+        let id = try serverChosenID(collection: collection, body: request.body, isJSON: isJSON)
         let operation = WriteOperation.put(collection: collection, id: id, contentType: contentType, body: request.body,
                                            isJSON: isJSON, precondition: .ifAbsent)
+        try checkShardKey(operation)
         try submit([operation], request: request, responder) { result in
             self.singleWriteResponse(result, path: request.path + "/" + id)
         }
@@ -44,6 +46,7 @@ extension NodeService {
             throw problem(for: error, invalid: .invalidPatch)
         }
         let operation = WriteOperation.patch(collection: collection, id: id, patch: request.body, precondition: precondition)
+        try checkShardKey(operation)
         try submit([operation], request: request, responder) { result in
             self.singleWriteResponse(result, path: request.path)
         }
@@ -52,6 +55,7 @@ extension NodeService {
     func delete(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
         let precondition = try Headers.precondition(request, allowIfNoneMatch: false)
         let operation = WriteOperation.delete(collection: collection, id: id, precondition: precondition)
+        try checkShardKey(operation)
         try submit([operation], request: request, responder) { result in
             self.singleWriteResponse(result, path: request.path)
         }
@@ -463,10 +467,23 @@ extension NodeService {
         ])
     }
 
+    /// Every collection holding live documents or declaring settings, by name, with its count
+    /// and shard key (the system collection of settings is not listed).
     func collections() throws(Problem) -> Response {
-        let list: [(name: String, count: Int)]
-        do { list = try store.collections() } catch { throw problem(for: error) }
-        let items = list.map { JSON.object([("name", .string($0.name)), ("count", .int($0.count))]) }
+        var counts: [String: Int] = [:]
+        let declared: [String: CollectionSettings]
+        do {
+            for (name, count) in try store.collections() where name != CollectionSettings.collection { counts[name] = count }
+            declared = try store.declaredSettings().filter { $0.value.shardKey != nil }
+        } catch {
+            throw problem(for: error)
+        }
+        let names = Set(counts.keys).union(declared.keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let items = names.map { name in
+            var fields: [(String, JSON)] = [("name", .string(name)), ("count", .int(counts[name] ?? 0))]
+            if let key = declared[name]?.shardKey { fields.append(("shard_key", .string(key))) }
+            return JSON.object(fields)
+        }
         return ResponseBody.json(.object([("collections", .array(items))]))
     }
 

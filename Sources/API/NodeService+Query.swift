@@ -23,13 +23,16 @@ extension NodeService {
         guard request.queryValue("partial").map({ ["allow", "deny"].contains($0) }) ?? true else {
             throw Problem(.invalidParameter, "partial must be allow or deny")
         }
-        if let shards = queryTargets(request) {
+        let keyed = keyBucket(parsed, collection: collection)
+        if let shards = queryTargets(request, bucket: keyed) {
             return scatter(request, query: parsed, to: shards, responder)
         }
         // Asked by a Load Manager that merges pages from several shards: with positions, and
-        // the shard's buckets when this node holds others too.
+        // the shard's buckets when this node holds others too. A query for one shard key
+        // value reads that value's bucket only.
         let positions = request.header(Self.positionsHeader) == "true"
-        let buckets = try requestedBuckets(request)
+        let requested = try requestedBuckets(request)
+        let buckets = keyed.flatMap { requested?.contains($0) ?? true ? $0...$0 : nil } ?? requested
         try checkHolds(buckets ?? Bucket.range)
         let run: @Sendable () -> Void = {
             do throws(StorageError) {
@@ -39,11 +42,24 @@ extension NodeService {
                 responder.respond(self.problem(for: error).response(instance: path))
             }
         }
-        try whenConsistent(request, responder) {
+        try whenConsistent(request, responder, bucket: keyed) {
             if !self.workers.submit(run) {
                 responder.respond(Problem(.overloaded, "too many queries queued").response(instance: path))
             }
         }
+    }
+
+    /// The one bucket a query of a collection with a shard key can match: its filter has
+    /// `<key> eq "<value>"`, and every document of that value is in the value's bucket
+    /// (docs/ARCHITECTURE.md, "Shard keys"). Nil otherwise.
+    func keyBucket(_ query: DocumentQuery, collection: String) -> Int? {
+        guard let key = shardKeyField(of: collection) else { return nil }
+        for condition in query.conditions {
+            if case let .compare(path, .eq, .string(value)) = condition, path.segments == [.key(key)] {
+                return Bucket.ofKey(value)
+            }
+        }
+        return nil
     }
 
     /// A JSON request body (query, bulk): JSON media type (or none), bounded size, valid, bounded depth.
@@ -116,16 +132,19 @@ extension NodeService {
     /// shard (the common case: every shard lives on the same nodes), else to one replica per
     /// shard (the least busy), each asked for its shard's buckets only; nil to run it here
     /// (a single node, a Read Replica, a request another node routed).
-    func queryTargets(_ request: Request) -> [QueryTarget]? {
+    /// `bucket`: the one bucket the query can match (a shard key value, see `keyBucket`):
+    /// only its shard is asked.
+    func queryTargets(_ request: Request, bucket: Int? = nil) -> [QueryTarget]? {
         guard let single = readProxyTarget(request) else { return nil }
         let map = cluster.maps.map
         guard map.shards.count > 1 else { return [QueryTarget(shard: map.shards.first?.id ?? 1, url: single, buckets: nil)] }
+        let shards = map.shards.filter { bucket == nil || ($0.firstBucket...$0.lastBucket).contains(bucket!) }
         if let node = map.nodes.first(where: { $0.url == single }),
-           map.shards.allSatisfy({ ($0.voters + $0.learners).contains(node.id) }) {
-            return [QueryTarget(shard: 0, url: single, buckets: nil)]
+           shards.allSatisfy({ ($0.voters + $0.learners).contains(node.id) }) {
+            return [QueryTarget(shard: shards.count == 1 ? shards[0].id : 0, url: single, buckets: nil)]
         }
         var targets: [QueryTarget] = []
-        for shard in map.shards {
+        for shard in shards {
             let members = Set(shard.voters + shard.learners)
             let replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
                 .map(\.url)

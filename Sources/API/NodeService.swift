@@ -37,6 +37,8 @@ public final class NodeService: HTTPHandler {
     let splitsInFlight = SplitsInFlight()
     /// Splits applied through this node, and split requests refused for a hot bucket.
     let splitCounters = SplitCounters()
+    /// Collections' shard key fields as last read here (see `shardKeyField(of:)`).
+    let shardKeys = ShardKeyCache()
     /// Writes waiting for a leader right now (bounded by `leaderlessWriteBuffer`).
     let leaderlessWaiting = Atomic<Int>(0)
     /// Admission for relayed requests (upstream limits, priority wait queue).
@@ -144,8 +146,17 @@ public final class NodeService: HTTPHandler {
         case .metrics: responder.respond(metricsResponse())
         case let .console(asset): responder.respond(console(asset))
         case .collections: try routedRead(request, responder) { [self] () throws(Problem) in responder.respond(try collections()) }
-        case let .documents(collection): try create(request, collection: collection, responder)
+        case let .collection(collection):
+            try refuseReserved(collection)
+            if request.method == "PUT" { return try declare(request, collection: collection, responder) }
+            try routedRead(request, responder) { [self] () throws(Problem) in
+                responder.respond(try collectionView(collection, path: request.path))
+            }
+        case let .documents(collection):
+            try refuseReserved(collection)
+            try create(request, collection: collection, responder)
         case let .document(collection, id):
+            try refuseReserved(collection)
             switch request.method {
             case "GET", "HEAD":
                 try routedRead(request, responder, bucket: Bucket.of(id)) { [self] () throws(Problem) in
@@ -155,7 +166,9 @@ public final class NodeService: HTTPHandler {
             case "PATCH": try patch(request, collection: collection, id: id, responder)
             default: try delete(request, collection: collection, id: id, responder)
             }
-        case let .query(collection): try query(request, collection: collection, responder)
+        case let .query(collection):
+            try refuseReserved(collection)
+            try query(request, collection: collection, responder)
         case .bulk: try bulk(request, responder)
         case .adminCluster:
             try authorizeAdmin(request)

@@ -39,15 +39,18 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case invalidSplit = "invalid-split"
     case splitInProgress = "split-in-progress"
     case hotBucket = "hot-bucket"
+    case shardKeyMismatch = "shard-key-mismatch"
+    case collectionNotEmpty = "collection-not-empty"
 
     public var status: Int {
         switch self {
         case .invalidJSON, .jsonTooDeep, .invalidID, .invalidCollection, .invalidHeader, .invalidParameter,
-             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch, .invalidRequest, .invalidSplit: 400
+             .invalidQuery, .invalidCursor, .invalidBulk, .invalidPatch, .invalidRequest, .invalidSplit,
+             .shardKeyMismatch: 400
         case .unauthorized: 401
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse, .splitInProgress, .hotBucket: 409
+        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse, .splitInProgress, .hotBucket, .collectionNotEmpty: 409
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
@@ -96,6 +99,8 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .invalidSplit: "Invalid split point"
         case .splitInProgress: "A split of this shard is in progress"
         case .hotBucket: "One bucket carries the shard's load"
+        case .shardKeyMismatch: "Document and shard key disagree"
+        case .collectionNotEmpty: "Collection already holds documents"
         }
     }
 

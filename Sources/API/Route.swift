@@ -6,6 +6,7 @@ import Sharding
 enum Route: Equatable {
     case healthz, readyz, metrics
     case collections
+    case collection(String)
     case documents(collection: String)
     case document(collection: String, id: String)
     case query(collection: String)
@@ -44,6 +45,8 @@ enum Route: Equatable {
         case 2 where parts[0] == "v1":
             if parts[1] == "collections" { return .collections }
             if parts[1] == "_bulk" { return .bulk }
+        case 3 where parts[0] == "v1" && parts[1] == "collections":
+            return .collection(try name(parts[2], .invalidCollection, "collection name"))
         case 3 where parts[0] == "admin" && parts[1] == "v1":
             if parts[2] == "cluster" { return .adminCluster }
             if parts[2] == "backup" { return .adminBackup }
@@ -72,7 +75,10 @@ enum Route: Equatable {
             if parts[3] == "query" { return .query(collection: try name(parts[2], .invalidCollection, "collection name")) }
         case 5 where parts[0] == "v1" && parts[1] == "collections" && parts[3] == "docs":
             let collection = try name(parts[2], .invalidCollection, "collection name")
-            return .document(collection: collection, id: try name(parts[4], .invalidID, "document id"))
+            guard let id = PercentEncoding.decode(parts[4]), Names.isValidDocumentID(id) else {
+                throw Problem(.invalidID, "document id must match [A-Za-z0-9._~-]{1,128}, or <shard key>:<id> in a collection that declares a shard key, and not contain '..'")
+            }
+            return .document(collection: collection, id: id)
         default:
             break
         }
@@ -91,7 +97,7 @@ enum Route: Equatable {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
              .adminScalingRecommendations, .adminScalingHistory, .console: ["GET", "HEAD"]
-        case .adminScalingPolicy: ["GET", "HEAD", "PUT"]
+        case .adminScalingPolicy, .collection: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .clusterJoin, .adminNodeLeave: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
@@ -113,6 +119,7 @@ enum Route: Equatable {
              .adminScalingRecommendations, .adminScalingHistory: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
         case .collections: .read
+        case .collection: method == "GET" || method == "HEAD" ? .read : .write
         case .documents, .bulk: .write
         case .query: .query
         case .document: method == "GET" || method == "HEAD" ? .read : .write

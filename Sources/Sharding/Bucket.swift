@@ -2,6 +2,12 @@
 ///
 /// `bucket = 1 + (FNV-1a-64(UTF-8 bytes of the shard key) mod 1000)`. Deterministic and
 /// stable across versions and platforms: a GET is routable from the id alone.
+///
+/// The shard key of a document is its id, or — in a collection that declares a shard key
+/// field (docs/ARCHITECTURE.md, "Shard keys") — the part of the id before its `:`, which
+/// equals that field's value: `acme:cart-17` is in bucket `Bucket.of("acme")`. Ids of
+/// collections without a declaration never contain `:` (the API refuses it), so their rule
+/// is unchanged.
 public enum Bucket {
     /// Number of buckets; shards own contiguous ranges of `1...count`.
     public static let count: UInt64 = 1000
@@ -17,8 +23,25 @@ public enum Bucket {
         return hash
     }
 
-    /// The bucket (1...1000) of a shard key.
-    public static func of(_ shardKey: String) -> Int {
-        Int(1 + fnv1a64(shardKey.utf8) % count)
+    /// The separator between a shard key value and the rest of a document id.
+    public static let keySeparator = UInt8(ascii: ":")
+
+    /// The bucket (1...1000) of a document id: the bucket of its shard key (see the type).
+    public static func of(_ id: String) -> Int {
+        let utf8 = id.utf8
+        guard let colon = utf8.firstIndex(of: keySeparator) else { return ofKey(id) }
+        return Int(1 + fnv1a64(utf8[..<colon]) % count)
+    }
+
+    /// The bucket of a shard key value.
+    public static func ofKey(_ value: String) -> Int {
+        Int(1 + fnv1a64(value.utf8) % count)
+    }
+
+    /// The shard key value a document id names (the part before its `:`), or nil for an id
+    /// without one.
+    public static func keyValue(of id: String) -> Substring? {
+        guard let colon = id.firstIndex(of: ":") else { return nil }
+        return id[..<colon]
     }
 }

@@ -26,6 +26,8 @@ final class Applier {
     private var countDeltas: [String: Int] = [:]
     /// Net live-document change of the current batch.
     private(set) var liveDelta = 0
+    /// Whether the current batch wrote a collection's settings (see `CollectionSettings`).
+    private(set) var touchedSettings = false
 
     /// `shard`: the Raft group whose applied index ``finishBatch(appliedIndex:)`` records
     /// (shard 1, and a standalone node, in `meta`; other groups in their `raft_groups` row).
@@ -83,14 +85,14 @@ final class Applier {
 
     /// Forgets the batch's accumulated counts (after a rollback).
     func discardBatch() {
-        countDeltas.removeAll(keepingCapacity: true)
-        liveDelta = 0
+        beginBatch()
     }
 
     /// Starts counting a new batch.
     func beginBatch() {
         countDeltas.removeAll(keepingCapacity: true)
         liveDelta = 0
+        touchedSettings = false
     }
 
     private func count(_ collection: String, _ delta: Int) {
@@ -107,6 +109,7 @@ final class Applier {
         var outcomes: [WriteOutcome] = []
         outcomes.reserveCapacity(command.operations.count)
         for operation in command.operations {
+            if operation.collection == CollectionSettings.collection { touchedSettings = true }
             let outcome: WriteOutcome
             switch operation {
             case let .put(collection, id, contentType, body, isJSON, precondition):

@@ -22,6 +22,8 @@ final class AppliedObserver: Sendable {
 final class CommitState: Sendable {
     let appliedIndex: Atomic<UInt64>
     let documentCount: Atomic<Int>
+    /// Raised after every commit that changed a collection's settings (see `CollectionSettings`).
+    let settingsGeneration = Atomic<UInt64>(0)
     let counters = Mutex(CommitCounters())
     /// Boxed: a closure stored directly in a `Mutex` is re-thunked on every `withLock` write-back,
     /// growing a chain of reabstraction thunks per call (seen in perf as 30 % of the write path).
@@ -110,6 +112,7 @@ final class Committer {
         appliedIndex = last
         state.appliedIndex.store(last, ordering: .releasing)
         state.documentCount.add(applier.liveDelta, ordering: .relaxed)
+        if applier.touchedSettings { state.settingsGeneration.add(1, ordering: .releasing) }
         state.counters.withLock { $0.recordCommit(size: batch.count) }
         if let observer = state.observer.withLock({ $0 }) { observer.function(last) }
         for (pending, result) in zip(batch, results) { pending.completion(.success(result)) }

@@ -518,6 +518,9 @@ public final class RaftStore: LogStorage {
         } else {
             state.documentCount.add(applier.liveDelta, ordering: .relaxed)
         }
+        if applier.touchedSettings || outcome.installedDocumentCount != nil {
+            state.settingsGeneration.add(1, ordering: .releasing)
+        }
         if writes > 0 { state.counters.withLock { $0.recordCommit(size: writes) } }
         store.notifyApplied(shard: shard, index: applied)
     }

@@ -107,8 +107,9 @@ def fnv1a64(data: bytes) -> int:
 
 
 def bucket_of(doc_id: str) -> int:
-    """API.md: bucket = 1 + (FNV-1a-64(UTF-8 bytes of the id) mod 1000)."""
-    return 1 + fnv1a64(doc_id.encode("utf-8")) % 1000
+    """API.md: bucket = 1 + (FNV-1a-64(UTF-8 bytes of the shard key) mod 1000); the shard
+    key is the id, or its part before ':' (collections that declare a shard key)."""
+    return 1 + fnv1a64(doc_id.split(":", 1)[0].encode("utf-8")) % 1000
 
 
 def media_type(content_type: str | None) -> str | None:

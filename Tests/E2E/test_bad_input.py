@@ -235,7 +235,7 @@ def test_bad_consistency_parameter(seeded, qs):
 
 @pytest.mark.parametrize("method,path", [
     ("GET", "/"), ("GET", "/v1"), ("GET", "/v1/nope"), ("GET", "/v2/collections"),
-    ("GET", "/v1/collections/bad_a"), ("GET", "/v1/collections/bad_a/docs/a1/extra"),
+    ("GET", "/v1/collections/bad_a/nope"), ("GET", "/v1/collections/bad_a/docs/a1/extra"),
     ("POST", "/v1/collections/bad_a/nope"), ("GET", "/admin/v1/nope"), ("GET", "/metricsx"),
     ("DELETE", "/nope"),
 ])

@@ -24,4 +24,18 @@ final class BucketTests: XCTestCase {
         XCTAssertEqual(seen.max(), 1000)
         XCTAssertEqual(seen.count, 1000)
     }
+
+    /// An id `<key>:<rest>` (a collection with a shard key) is in its key's bucket; an id
+    /// without ':' keeps the id rule.
+    func testAKeyedIDIsInItsKeysBucket() {
+        XCTAssertEqual(Bucket.of("acme:cart-17"), Bucket.of("acme"))
+        XCTAssertEqual(Bucket.of("acme:cart-17"), Bucket.ofKey("acme"))
+        XCTAssertEqual(Bucket.of("acme:x:y"), Bucket.of("acme"))
+        XCTAssertEqual(Bucket.of(":x"), Bucket.of(""))
+        XCTAssertEqual(Bucket.keyValue(of: "acme:cart-17"), "acme")
+        XCTAssertNil(Bucket.keyValue(of: "cart-17"))
+        var buckets = Set<Int>()
+        for i in 0..<50 { buckets.insert(Bucket.of("globex:cart-\(i)")) }
+        XCTAssertEqual(buckets, [Bucket.ofKey("globex")])
+    }
 }
