@@ -125,7 +125,8 @@ extension NodeService {
             throw Problem(.collectionNotEmpty, "\(collection) holds \(count) documents: its shard key can change only while it is empty")
         }
         let settings = CollectionSettings(shardKey: key)
-        let operation = WriteOperation.put(collection: CollectionSettings.collection, id: collection, contentType: "application/json",
+        let operation = WriteOperation.put(collection: CollectionSettings.collection, id: CollectionSettings.documentID(of: collection),
+                                           contentType: "application/json",
                                            body: settings.json.encoded(), isJSON: true, precondition: .none)
         try submit([operation], request: request, responder) { result in
             if case let .failed(failure)? = result.outcomes.first { return self.problem(for: failure).response(instance: path) }

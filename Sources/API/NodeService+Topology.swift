@@ -159,8 +159,13 @@ extension NodeService {
             let transfer = id == 1 ? snapshot : group?.snapshotTransfer.map {
                 Self.transferJSON(token: $0.token, direction: $0.direction, bytes: $0.bytes, total: $0.total, eta: $0.etaSeconds)
             }
-            return shard.setting("leader", to: group?.leaderID.map { .string($0) } ?? .null)
-                .setting("members", to: .array((group?.members.map(\.id).sorted() ?? []).map { .string($0) }))
+            // A shard this node holds no replica of (it was moved away): as the map reports it.
+            let entry = map.shards.first { $0.id == id }
+            let leader = group.map { $0.leaderID } ?? entry?.writer
+            let members = group?.members.map(\.id) ?? ((entry?.voters ?? []) + (entry?.learners ?? []))
+            return shard.setting("leader", to: leader.map { .string($0) } ?? .null)
+                .setting("members", to: .array(members.sorted().map { .string($0) }))
+                .setting("moving", to: .bool(entry?.moving ?? false))
                 .setting("term", to: .int(group?.term ?? 0)).setting("commit_index", to: .int(group?.commit ?? 0))
                 .setting("applied_index", to: .int(group?.applied ?? 0))
                 .setting("snapshot_transfer", to: transfer ?? .null)

@@ -75,13 +75,28 @@ public final class ClusterController: Sendable {
         maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),
                        stored: store.clusterMap, logger: logger)
         let maps = self.maps
-        store.onClusterMapChanged { stored in maps.applied(stored) }
+        Self.publishPlacements(of: maps.replicated, to: store)
+        store.onClusterMapChanged { [store] stored in
+            maps.applied(stored)
+            Self.publishPlacements(of: maps.replicated, to: store)
+        }
         let controller = TopologyController(settings: configuration.topology, store: store, cluster: self, logger: logger)
         topologyState.withLock { $0 = controller }
         controller.start()
     }
 
     public var mode: Mode { modeState.withLock { $0 } }
+
+    /// Tells the groups here where moved shards should live (their leaders follow it).
+    static func publishPlacements(of map: ClusterMap?, to store: Store) {
+        var placements: [Int: (nodes: Set<UInt64>, version: UInt64)] = [:]
+        for shard in map?.shards ?? [] {
+            if let placement = shard.placement {
+                placements[shard.id] = (Set(placement.nodes.map(RaftID.of)), placement.version)
+            }
+        }
+        store.publishPlacements(placements)
+    }
 
     public var replica: Replica? {
         if case let .raft(replica) = mode { return replica }

@@ -5,6 +5,23 @@ import RaftCore
 /// hold for every shard (docs/ARCHITECTURE.md, "Shards"). The leader of another shard brings
 /// its configuration toward the meta shard's one change at a time, with this function.
 enum MembershipMirror {
+    /// The configuration shard's group follows: the meta shard's, or for a moved shard its
+    /// placement — every placed node that is a member of the cluster, a voter with its level
+    /// and a priority of at least 1 (a moved shard's nodes are its Writer and Read Replicas).
+    static func target(meta: ConfState, placement: Set<NodeID>?) -> ConfState {
+        guard let placement else { return meta }
+        let placed = placement.filter { meta.isMember($0) }.sorted()
+        guard !placed.isEmpty else { return meta }
+        var attributes: [NodeID: NodeAttributes] = [:]
+        for id in placed {
+            var wanted = meta.attributes(of: id)
+            wanted.priority = max(wanted.priority, 1)
+            wanted.autoPromote = false
+            attributes[id] = wanted
+        }
+        return ConfState(voters: placed, learners: [], attributes: attributes)
+    }
+
     /// The next change that brings `current` closer to `target`, or nil when they agree.
     /// `caughtUp(id)` tells whether a learner may be promoted; `leader` is never removed
     /// (it hands leadership off first: see `handOff`).

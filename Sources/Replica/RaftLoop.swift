@@ -410,11 +410,14 @@ final class RaftLoop {
         }
     }
 
-    /// Shards other than 1: the leader mirrors the meta shard's configuration, one change at
-    /// a time (see `MembershipMirror`); it hands leadership off when it is leaving.
+    /// Shards other than 1: the leader mirrors the meta shard's configuration — or a moved
+    /// shard's placement — one change at a time (see `MembershipMirror`): add learner, caught
+    /// up, promote, hand leadership off when it is leaving, remove.
     private func reconcileMembership() {
         guard configuration.shard != 1, node.softState.role == .leader, transfers.isEmpty else { return }
-        let target = raftStore.store.metaConfState, current = node.confState, me = configuration.raftID
+        let store = raftStore.store
+        let target = MembershipMirror.target(meta: store.metaConfState, placement: store.placement(shard: configuration.shard))
+        let current = node.confState, me = configuration.raftID
         if MembershipMirror.handOff(from: current, to: target, leader: me) {
             let status = node.status
             if let next = current.voters.filter({ $0 != me && target.isVoter($0) })

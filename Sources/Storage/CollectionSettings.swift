@@ -7,10 +7,18 @@ import SQLite
 /// Settings are documents of a system collection, one per collection, written through the
 /// normal write path: they are replicated, snapshotted, backed up and restored like any
 /// document, and a single node keeps them when it grows into a cluster. The API never lets a
-/// client address the system collection directly.
+/// client address the system collection directly. Their ids are `<pin>:<collection>`, a shard
+/// key value whose bucket is 1: bucket 1 always belongs to shard 1, the meta shard every node
+/// holds (a split only gives away the upper part of a range), so every node reads every
+/// declaration locally, wherever other shards were moved.
 public struct CollectionSettings: Sendable, Equatable {
     /// The system collection holding every collection's settings (id = collection name).
     public static let collection = "_machdb.collections"
+    /// The shard key value of settings documents: its bucket is 1 (see the type).
+    public static let pin = "shard1-83"
+
+    /// The id of `collection`'s settings document.
+    public static func documentID(of collection: String) -> String { pin + ":" + collection }
 
     /// The top-level field whose (string) value is the shard key of every document, or nil:
     /// the document id is the shard key.
@@ -45,7 +53,8 @@ extension Store {
 
     /// The settings `collection` declared (as applied here), default when it declared none.
     public func settings(of collection: String) throws(StorageError) -> CollectionSettings {
-        guard let stored = try document(collection: CollectionSettings.collection, id: collection), !stored.body.isEmpty else {
+        guard let stored = try document(collection: CollectionSettings.collection, id: CollectionSettings.documentID(of: collection)),
+              !stored.body.isEmpty else {
             return CollectionSettings(shardKey: nil)
         }
         return CollectionSettings(stored: stored.body)
@@ -63,7 +72,9 @@ extension Store {
                 try statement.bind(CollectionSettings.collection, at: 1)
                 var result: [String: CollectionSettings] = [:]
                 while try statement.step() {
-                    result[statement.text(at: 0)] = CollectionSettings(stored: statement.textBytes(at: 1))
+                    let id = statement.text(at: 0)
+                    guard id.hasPrefix(CollectionSettings.pin + ":") else { continue }
+                    result[String(id.dropFirst(CollectionSettings.pin.count + 1))] = CollectionSettings(stored: statement.textBytes(at: 1))
                 }
                 return result
             }

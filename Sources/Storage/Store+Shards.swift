@@ -13,6 +13,9 @@ final class ShardsState: Sendable {
     let observer = Mutex<ShardAppliedObserver?>(nil)
     /// The meta shard's node directory and configuration, for the other groups.
     let directory = Mutex<(generation: UInt64, members: [Member], conf: ConfState)>((0, [], .empty))
+    /// Moved shards' placements as the replicated map lists them: Raft ids and the shard
+    /// version the move was asked at (see ``Store/placement(shard:)``).
+    let placements = Mutex<[Int: (nodes: Set<UInt64>, version: UInt64)]>([:])
     /// The writer connection every group uses, once Raft started (see `SharedWriter`).
     let writer = Mutex<SharedWriter?>(nil)
 }
@@ -75,6 +78,20 @@ extension Store {
 
     public func publishMembers(_ members: [Member]) {
         shardsState.directory.withLock { $0.members = members; $0.generation += 1 }
+    }
+
+    /// The nodes (Raft ids) shard `shard` was moved to, while the move still applies to the
+    /// shard's range as this node applied it (a split since cancels it); nil: the shard follows
+    /// the meta shard's configuration (docs/ARCHITECTURE.md, "Moving a shard").
+    public func placement(shard: Int) -> Set<UInt64>? {
+        guard let placed = shardsState.placements.withLock({ $0[shard] }),
+              let descriptor = shardTable[shard], descriptor.version == placed.version else { return nil }
+        return placed.nodes
+    }
+
+    /// Replaces the placements (from each newly applied cluster map).
+    public func publishPlacements(_ placements: [Int: (nodes: Set<UInt64>, version: UInt64)]) {
+        shardsState.placements.withLock { $0 = placements }
     }
 
     func publishMetaConf(_ conf: ConfState) {

@@ -87,17 +87,26 @@ extension MapNode {
 
 extension ShardEntry {
     var json: JSON {
-        .object([
+        var fields: [(String, JSON)] = [
             ("id", .int(id)),
             ("buckets", .array([.int(firstBucket), .int(lastBucket)])),
             ("version", .int(Int64(bitPattern: version))),
             ("writer", writer.map(JSON.string) ?? .null),
             ("voters", .array(voters.map(JSON.string))),
             ("learners", .array(learners.map(JSON.string))),
-        ])
+        ]
+        if let placement {  // absent for a shard on every node
+            fields.append(("placement", .object([("nodes", .array(placement.nodes.map(JSON.string))), ("version", .int(placement.version))])))
+        }
+        return .object(fields)
     }
 
     init(fields: Fields) throws(TopologyError) {
+        var placement: ShardPlacement?
+        if let value = fields.object["placement"], !value.isNull {
+            let inner = try Fields(value, path: fields.path("placement"))
+            placement = ShardPlacement(nodes: try inner.strings("nodes"), version: try inner.uint64("version"))
+        }
         let buckets = try fields.array("buckets")
         guard buckets.count == 2, let first = buckets[0].intValue, let last = buckets[1].intValue,
             let firstBucket = Int(exactly: first), let lastBucket = Int(exactly: last), firstBucket <= lastBucket
@@ -109,7 +118,8 @@ extension ShardEntry {
             writer: try fields.optionalString("writer"),
             voters: try fields.strings("voters"),
             learners: try fields.strings("learners"),
-            version: fields.has("version") ? try fields.uint64("version") : 1)
+            version: fields.has("version") ? try fields.uint64("version") : 1,
+            placement: placement)
     }
 }
 

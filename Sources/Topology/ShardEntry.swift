@@ -11,9 +11,12 @@ public struct ShardEntry: Sendable, Equatable {
     public var learners: [String]
     /// The range's version (raised by every split of this shard; see `ShardDescriptor`).
     public var version: UInt64
+    /// The nodes this shard should live on, when an operator or the planner moved it; nil:
+    /// on every node, like the meta shard (docs/ARCHITECTURE.md, "Moving a shard").
+    public var placement: ShardPlacement?
 
     public init(id: Int, firstBucket: Int, lastBucket: Int, writer: String?, voters: [String], learners: [String],
-                version: UInt64 = 1) {
+                version: UInt64 = 1, placement: ShardPlacement? = nil) {
         self.id = id
         self.firstBucket = firstBucket
         self.lastBucket = lastBucket
@@ -21,8 +24,28 @@ public struct ShardEntry: Sendable, Equatable {
         self.voters = voters
         self.learners = learners
         self.version = version
+        self.placement = placement
+    }
+
+    /// True while the shard's members are not yet exactly its placement.
+    public var moving: Bool {
+        guard let placement else { return false }
+        return Set(voters + learners) != Set(placement.nodes)
     }
 
     /// The single shard of an unsharded cluster: id 1, buckets 1...1000, no members yet.
     static let unsharded = ShardEntry(id: 1, firstBucket: 1, lastBucket: 1000, writer: nil, voters: [], learners: [])
+}
+
+/// Where a moved shard lives: its nodes, and the shard version the move was asked for (a
+/// split of the shard since then cancels the move: the shard follows the meta shard again).
+public struct ShardPlacement: Sendable, Equatable {
+    /// Node ids, sorted.
+    public var nodes: [String]
+    public var version: UInt64
+
+    public init(nodes: [String], version: UInt64) {
+        self.nodes = nodes.sorted()
+        self.version = version
+    }
 }

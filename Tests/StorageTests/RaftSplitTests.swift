@@ -75,4 +75,11 @@ final class RaftSplitTests: RaftStoreTestCase {
         XCTAssertEqual(store.shardTable.sorted, [.whole])
         XCTAssertThrowsError(try store.openGroup(shard: 600))
     }
+
+    /// Collection settings documents sit in bucket 1, which shard 1 (held by every node)
+    /// never gives away.
+    func testCollectionSettingsArePinnedToBucketOne() {
+        XCTAssertEqual(Bucket.of(CollectionSettings.documentID(of: "carts")), 1)
+        XCTAssertEqual(Bucket.of(CollectionSettings.documentID(of: "x")), 1)
+    }
 }

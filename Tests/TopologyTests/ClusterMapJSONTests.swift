@@ -22,6 +22,11 @@ final class ClusterMapJSONTests: XCTestCase {
         bigger.join("n4", level: 5)
         bigger.converge()
         maps.append(bigger.map)
+        var moved = Simulator.stage(6).map
+        moved.shards[0].lastBucket = 500
+        moved.shards.append(ShardEntry(id: 501, firstBucket: 501, lastBucket: 1000, writer: "n5", voters: ["n4", "n5", "n6"],
+                                       learners: [], version: 2, placement: ShardPlacement(nodes: ["n6", "n5", "n4"], version: 2)))
+        maps.append(moved)
         return maps
     }
 
