@@ -50,6 +50,17 @@ extension NodeService {
     /// Streams a consistent snapshot of the database (made on a worker, sent from disk).
     func backup(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
         let path = request.path
+        if cluster.replica != nil, !holdsEveryShard, let map = cluster.maps.replicated {
+            // Some shards were moved away from this node: a node holding every shard backs up.
+            if request.header("x-machdb-forwarded") == nil,
+               let whole = map.nodes.first(where: { node in node.state == .active && map.shards.allSatisfy { $0.holders.contains(node.id) } }) {
+                // A redirect, not a relay: a backup is streamed, never buffered on its way.
+                return responder.respond(Response(status: 307, headers: [
+                    ("Location", whole.url + path), ("Content-Length", "0"),
+                ]))
+            }
+            throw Problem(.shardsApart, "no node holds every shard (they were moved to different nodes): a whole-cluster backup is not possible here")
+        }
         let file = "\(configuration.scratchDirectory)/.backup-\(DocumentID.generate()).sqlite"
         try offload {
             do throws(StorageError) {

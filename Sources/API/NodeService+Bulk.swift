@@ -62,11 +62,10 @@ extension NodeService {
     /// order (one part when the node is standalone or every operation is in one shard).
     private func shardParts(_ operations: [WriteOperation]) -> [[Int]] {
         guard cluster.replica != nil else { return [Array(operations.indices)] }
-        let table = store.shardTable
         var order: [Int] = []
         var parts: [Int: [Int]] = [:]
         for (position, operation) in operations.enumerated() {
-            let shard = table.shard(for: Bucket.of(operation.id))?.id ?? 1
+            let shard = shardID(bucket: Bucket.of(operation.id))
             if parts[shard] == nil { order.append(shard) }
             parts[shard, default: []].append(position)
         }

@@ -117,7 +117,14 @@ extension NodeService {
     func shardOf(path: String) -> Int {
         let parts = path.split(separator: "/")
         guard parts.count == 5, parts[3] == "docs", let id = PercentEncoding.decode(String(parts[4])) else { return 1 }
-        return store.shardTable.shard(for: Bucket.of(id))?.id ?? 1
+        return shardID(bucket: Bucket.of(id))
+    }
+
+    /// The shard owning `bucket`: as this node applied the ranges, else (a shard held
+    /// elsewhere) as the replicated map lists it; 1 when neither knows.
+    func shardID(bucket: Int) -> Int {
+        if let shard = store.shardTable.shard(for: bucket) { return shard.id }
+        return cluster.maps.replicated.flatMap { shardEntry(bucket: bucket, in: $0)?.id } ?? 1
     }
 
     /// The answer of a relay, passed back to the client.

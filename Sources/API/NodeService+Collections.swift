@@ -110,45 +110,147 @@ extension NodeService {
             }
             key = name
         }
-        let current: CollectionSettings, count: Int
-        do {
-            current = try store.settings(of: collection)
-            count = try store.collections().first { $0.name == collection }?.count ?? 0
-        } catch {
-            throw problem(for: error)
-        }
+        let current: CollectionSettings
+        do { current = try store.settings(of: collection) } catch { throw problem(for: error) }
         let path = request.path
-        if current.shardKey == key {
-            return responder.respond(collectionJSON(collection, count: count, key: key, index: nil, status: 200))
+        // Counted across shards (some may live on other nodes), then written.
+        let counting = Request(method: "GET", path: "/v1/collections", headers: [], query: [], body: [], receivedAt: request.receivedAt)
+        try gatherCounts(counting) { result in
+            do throws(Problem) {
+                let count = try result.get().filter { $0.name == collection }.reduce(0) { $0 + $1.count }
+                if current.shardKey == key {
+                    return responder.respond(self.collectionJSON(collection, count: count, key: key, index: nil, status: 200))
+                }
+                guard count == 0 else {
+                    throw Problem(.collectionNotEmpty, "\(collection) holds \(count) documents: its shard key can change only while it is empty")
+                }
+                let settings = CollectionSettings(shardKey: key)
+                let operation = WriteOperation.put(collection: CollectionSettings.collection,
+                                                   id: CollectionSettings.documentID(of: collection), contentType: "application/json",
+                                                   body: settings.json.encoded(), isJSON: true, precondition: .none)
+                try self.submit([operation], request: request, responder) { result in
+                    if case let .failed(failure)? = result.outcomes.first { return self.problem(for: failure).response(instance: path) }
+                    return self.collectionJSON(collection, count: 0, key: key, index: result.index, status: 200)
+                }
+            } catch {
+                responder.respond(error.response(instance: path))
+            }
         }
-        guard count == 0 else {
-            throw Problem(.collectionNotEmpty, "\(collection) holds \(count) documents: its shard key can change only while it is empty")
+    }
+
+    // MARK: GET /v1/collections
+
+    /// Every collection holding live documents or declaring settings, by name, with its count
+    /// and shard key (the system collection of settings is not listed). A node that does not
+    /// hold every shard (some were moved to other nodes) counts its own and asks a holder of
+    /// each other shard for that shard's buckets (`X-Machdb-Buckets`), then adds them up.
+    func collections(_ request: Request, _ responder: MeteredResponder) throws(Problem) {
+        let path = request.path
+        try gatherCounts(request) { result in
+            do throws(Problem) {
+                responder.respond(try self.collectionsJSON(counts: try result.get()))
+            } catch {
+                responder.respond(error.response(instance: path))
+            }
         }
-        let settings = CollectionSettings(shardKey: key)
-        let operation = WriteOperation.put(collection: CollectionSettings.collection, id: CollectionSettings.documentID(of: collection),
-                                           contentType: "application/json",
-                                           body: settings.json.encoded(), isJSON: true, precondition: .none)
-        try submit([operation], request: request, responder) { result in
-            if case let .failed(failure)? = result.outcomes.first { return self.problem(for: failure).response(instance: path) }
-            return self.collectionJSON(collection, count: 0, key: key, index: result.index, status: 200)
+    }
+
+    /// Live documents per collection on this node, or across the cluster's shards when some
+    /// were moved away from it (see `collections(_:_:)`); `done` may run on another thread.
+    func gatherCounts(_ request: Request,
+                      done: @escaping @Sendable (Result<[(name: String, count: Int)], Problem>) -> Void) throws(Problem) {
+        if let buckets = try requestedBuckets(request) {
+            return done(.success(try counted { () throws(StorageError) in try store.collections(buckets: buckets) }))
         }
+        guard cluster.replica != nil, !holdsEveryShard, let map = cluster.maps.replicated else {
+            return done(.success(try counted { () throws(StorageError) in try store.collections() }))
+        }
+        var local: [(name: String, count: Int)] = []
+        var remote: [(shard: Int, url: String, buckets: ClosedRange<Int>)] = []
+        for shard in map.shards {
+            let buckets = shard.firstBucket...shard.lastBucket
+            if store.shardTable[shard.id]?.isInitialized == true {
+                local += try counted { () throws(StorageError) in try store.collections(buckets: buckets) }
+                continue
+            }
+            let candidates = map.nodes.filter { shard.holders.contains($0.id) && $0.state == .active && $0.id != configuration.nodeID }
+            let preferred = candidates.filter { $0.roles.contains(.replica) }.map(\.url)
+            guard let url = gateway.leastOutstanding(preferred) ?? (shard.writer.flatMap { map.node($0) }?.url) else {
+                throw Problem(.replicaUnavailable, "no node holding shard \(shard.id) is known; retry")
+            }
+            remote.append((shard.id, url, buckets))
+        }
+        let base = local
+        let gather = Gather<Result<[(name: String, count: Int)], Problem>>(count: remote.count)
+        let relayed = Request(method: "GET", path: "/v1/collections", headers: request.headers, query: [], body: [],
+                              receivedAt: request.receivedAt)
+        for (slot, part) in remote.enumerated() {
+            relay(relayed, to: part.url, extraHeaders: [("X-Machdb-Buckets", "\(part.buckets.lowerBound)-\(part.buckets.upperBound)")]) { outcome in
+                let answer: Result<[(name: String, count: Int)], Problem>
+                switch outcome {
+                case let .answered(.success(response)) where response.status == 200:
+                    let items = (try? JSON.parse(response.body))?["collections"]?.elements ?? []
+                    answer = .success(items.compactMap { item in
+                        guard let name = item["name"]?.stringValue, let count = item["count"]?.intValue else { return nil }
+                        return (name, Int(count))
+                    })
+                case .answered:
+                    answer = .failure(Problem(.replicaUnavailable, "shard \(part.shard) did not answer its counts; retry"))
+                case let .refused(problem):
+                    answer = .failure(problem)
+                }
+                guard let all = gather.add(answer, at: slot) else { return }
+                var counts = base
+                for part in all {
+                    switch part {
+                    case let .success(items): counts += items
+                    case let .failure(problem): return done(.failure(problem))
+                    }
+                }
+                done(.success(counts))
+            }
+        }
+    }
+
+    private func counted(_ read: () throws(StorageError) -> [(name: String, count: Int)]) throws(Problem) -> [(name: String, count: Int)] {
+        do { return try read() } catch { throw problem(for: error) }
+    }
+
+    /// The listing from counts (summed per name) and this node's declarations.
+    func collectionsJSON(counts list: [(name: String, count: Int)]) throws(Problem) -> Response {
+        var counts: [String: Int] = [:]
+        for (name, count) in list where name != CollectionSettings.collection && count > 0 { counts[name, default: 0] += count }
+        let declared: [String: CollectionSettings]
+        do { declared = try store.declaredSettings().filter { $0.value.shardKey != nil } } catch { throw problem(for: error) }
+        let names = Set(counts.keys).union(declared.keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let items = names.map { name in
+            var fields: [(String, JSON)] = [("name", .string(name)), ("count", .int(counts[name] ?? 0))]
+            if let key = declared[name]?.shardKey { fields.append(("shard_key", .string(key))) }
+            return JSON.object(fields)
+        }
+        return ResponseBody.json(.object([("collections", .array(items))]))
     }
 
     // MARK: GET /v1/collections/{c}
 
     /// A collection's live document count and shard key; 404 for one with neither.
-    func collectionView(_ collection: String, path: String) throws(Problem) -> Response {
-        let settings: CollectionSettings, count: Int
-        do {
-            settings = try store.settings(of: collection)
-            count = try store.collections().first { $0.name == collection }?.count ?? 0
-        } catch {
-            throw problem(for: error)
+    func collectionView(_ request: Request, collection: String, _ responder: MeteredResponder) throws(Problem) {
+        let settings: CollectionSettings
+        do { settings = try store.settings(of: collection) } catch { throw problem(for: error) }
+        let path = request.path
+        try gatherCounts(request) { result in
+            switch result {
+            case let .success(counts):
+                let count = counts.filter { $0.name == collection }.reduce(0) { $0 + $1.count }
+                guard count > 0 || settings.shardKey != nil else {
+                    return responder.respond(Problem(.notFound, "collection \(collection) holds no document and declares nothing")
+                        .response(instance: path))
+                }
+                responder.respond(self.collectionJSON(collection, count: count, key: settings.shardKey, index: nil, status: 200))
+            case let .failure(problem):
+                responder.respond(problem.response(instance: path))
+            }
         }
-        guard count > 0 || settings.shardKey != nil else {
-            throw Problem(.notFound, "collection \(collection) holds no document and declares nothing")
-        }
-        return collectionJSON(collection, count: count, key: settings.shardKey, index: nil, status: 200)
     }
 
     func collectionJSON(_ name: String, count: Int, key: String?, index: UInt64?, status: Int) -> Response {

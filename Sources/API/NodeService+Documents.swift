@@ -176,6 +176,9 @@ extension NodeService {
                 refuse(Problem(.storageError, "\(error)"), notApplied: false)
             }
         }
+        // A shard this node holds no replica of (moved to other nodes, or its data not
+        // received yet): to its Writer as the map names it.
+        let owner = owner ?? (self.replica(for: command) == nil ? mapOwner(for: command) : nil)
         // Sent to another node's shard: through shard 1's group (its registry waits for the reply).
         guard let replica = owner == nil ? self.replica(for: command) : cluster.replica else {
             // This node holds no group for the bucket yet (it joined after a split and waits
@@ -241,6 +244,17 @@ extension NodeService {
             return nil
         }
         return cluster.replica(shard: listed.id)
+    }
+
+    /// The shard owning the command's bucket and its Writer, as the replicated map lists them
+    /// (for a shard this node holds no replica of); nil when unknown or this node itself.
+    func mapOwner(for command: WriteCommand) -> ShardOwner? {
+        guard let first = command.operations.first, let map = cluster.maps.replicated,
+              let entry = shardEntry(bucket: Bucket.of(first.id), in: map), let writer = entry.writer,
+              writer != configuration.nodeID else { return nil }
+        return ShardOwner(shard: ShardDescriptor(id: entry.id, firstBucket: entry.firstBucket, lastBucket: entry.lastBucket,
+                                                 version: entry.version),
+                          leader: RaftID.of(writer))
     }
 
     /// The answer to a one-operation write.
@@ -311,6 +325,11 @@ extension NodeService {
     // MARK: Reads
 
     func read(_ request: Request, collection: String, id: String, _ responder: MeteredResponder) throws(Problem) {
+        if cluster.replica != nil, store.shardTable.shard(for: Bucket.of(id)) == nil {
+            // Routed here while this node holds no replica of the document's shard (it was
+            // moved away, or its snapshot has not arrived): never answer from missing data.
+            throw Problem(.replicaUnavailable, "this node holds no replica of the shard of bucket \(Bucket.of(id)); retry")
+        }
         let ifNoneMatch = try request.header("if-none-match").map { value throws(Problem) in
             try Headers.tagList(value, header: "If-None-Match")
         }
@@ -465,26 +484,6 @@ extension NodeService {
             ("X-Machdb-Index", String(document.writeIndex)),
             ("Last-Modified", HTTPDate.format(millisecondsSinceEpoch: document.updatedAt)),
         ])
-    }
-
-    /// Every collection holding live documents or declaring settings, by name, with its count
-    /// and shard key (the system collection of settings is not listed).
-    func collections() throws(Problem) -> Response {
-        var counts: [String: Int] = [:]
-        let declared: [String: CollectionSettings]
-        do {
-            for (name, count) in try store.collections() where name != CollectionSettings.collection { counts[name] = count }
-            declared = try store.declaredSettings().filter { $0.value.shardKey != nil }
-        } catch {
-            throw problem(for: error)
-        }
-        let names = Set(counts.keys).union(declared.keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        let items = names.map { name in
-            var fields: [(String, JSON)] = [("name", .string(name)), ("count", .int(counts[name] ?? 0))]
-            if let key = declared[name]?.shardKey { fields.append(("shard_key", .string(key))) }
-            return JSON.object(fields)
-        }
-        return ResponseBody.json(.object([("collections", .array(items))]))
     }
 
     func minimumIndex(_ request: Request) throws(Problem) -> UInt64? {

@@ -107,7 +107,7 @@ extension NodeService {
     /// Internal request header: answer a query from these buckets only (`first-last`).
     static let bucketsHeader = "x-machdb-buckets"
 
-    private func requestedBuckets(_ request: Request) throws(Problem) -> ClosedRange<Int>? {
+    func requestedBuckets(_ request: Request) throws(Problem) -> ClosedRange<Int>? {
         guard let value = request.header(Self.bucketsHeader) else { return nil }
         let parts = value.split(separator: "-").compactMap { Int($0) }
         guard parts.count == 2, Bucket.range.contains(parts[0]), Bucket.range.contains(parts[1]), parts[0] <= parts[1] else {
@@ -134,18 +134,22 @@ extension NodeService {
     /// (a single node, a Read Replica, a request another node routed).
     /// `bucket`: the one bucket the query can match (a shard key value, see `keyBucket`):
     /// only its shard is asked.
+    /// A Read Replica that does not hold every shard asked for (some were moved to other
+    /// nodes) scatters too, to itself for what it holds.
     func queryTargets(_ request: Request, bucket: Int? = nil) -> [QueryTarget]? {
-        guard let single = readProxyTarget(request) else { return nil }
         let map = cluster.maps.map
-        guard map.shards.count > 1 else { return [QueryTarget(shard: map.shards.first?.id ?? 1, url: single, buckets: nil)] }
         let shards = map.shards.filter { bucket == nil || ($0.firstBucket...$0.lastBucket).contains(bucket!) }
-        if let node = map.nodes.first(where: { $0.url == single }),
-           shards.allSatisfy({ ($0.voters + $0.learners).contains(node.id) }) {
+        let holdsAll = shards.allSatisfy { store.shardTable[$0.id]?.isInitialized == true }
+        let forwarded = request.header("x-machdb-forwarded") != nil
+        guard let single = readProxyTarget(request)
+            ?? (cluster.replica != nil && !forwarded && !holdsAll ? cluster.configuration.replica.url : nil) else { return nil }
+        guard map.shards.count > 1 else { return [QueryTarget(shard: map.shards.first?.id ?? 1, url: single, buckets: nil)] }
+        if let node = map.nodes.first(where: { $0.url == single }), shards.allSatisfy({ $0.holders.contains(node.id) }) {
             return [QueryTarget(shard: shards.count == 1 ? shards[0].id : 0, url: single, buckets: nil)]
         }
         var targets: [QueryTarget] = []
         for shard in shards {
-            let members = Set(shard.voters + shard.learners)
+            let members = shard.holders
             let replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
                 .map(\.url)
             let writer = shard.writer.flatMap { map.node($0) }?.url
@@ -164,12 +168,14 @@ extension NodeService {
     func scatter(_ request: Request, query: DocumentQuery, to targets: [QueryTarget],
                  _ responder: MeteredResponder) {
         let path = request.path
-        let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
-            ? sessionIndex(bucket: nil) : nil
+        let session = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
         let gather = Gather<ShardAnswer>(count: targets.count)
         for (slot, target) in targets.enumerated() {
             var headers = [("X-Machdb-Positions", "true")]
             if let buckets = target.buckets { headers.append(("X-Machdb-Buckets", "\(buckets.lowerBound)-\(buckets.upperBound)")) }
+            // Each leg waits for what this node saw of its own shard (indexes of different
+            // shards do not compare); a leg spanning every shard, for the highest.
+            let minIndex = session ? sessionIndex(bucket: target.buckets?.lowerBound) : nil
             relay(request, to: target.url, minIndex: minIndex, extraHeaders: headers) { [self] outcome in
                 let answer: ShardAnswer
                 switch outcome {

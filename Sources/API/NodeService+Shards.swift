@@ -4,6 +4,7 @@ import MicroHTTPD
 import Replica
 import Sharding
 import Storage
+import Topology
 
 extension NodeService {
     // MARK: POST /admin/v1/shards/{id}/split
@@ -35,6 +36,9 @@ extension NodeService {
             at = try chosenSplitPoint(descriptor)  // from the load seen here (the entry point sees it all)
         }
         if let refusal = descriptor.refusesSplit(at: at) { throw Problem(.invalidSplit, refusal) }
+        if let entry = cluster.maps.replicated?.shards.first(where: { $0.id == shard }), entry.moving {
+            throw Problem(.moveInProgress, "shard \(shard) is moving to \(entry.placement?.nodes ?? []); split it once the move is done")
+        }
         let status = replica.status
         if !status.isLeader {  // the shard's leader proposes, with the range it applied
             guard let url = status.leaderURL else { throw Problem(.noLeader, "shard \(shard) has no leader; retry") }
@@ -84,5 +88,75 @@ extension NodeService {
             throw Problem(.hotBucket, "bucket \(bucket) carries \(Int(share * 100)) % of shard \(descriptor.id)'s requests: a split cannot divide it")
         case .tooSmall: throw Problem(.invalidSplit, "shard \(descriptor.id) holds a single bucket")
         }
+    }
+
+    // MARK: POST /admin/v1/shards/{id}/move
+
+    /// Moves shard `shard` to the nodes `{"to": ["n4", "n5", "n6"]}`: the meta shard's leader
+    /// writes the placement into the cluster map (202 at once), then the shard's leader walks
+    /// its group there one step at a time — add a learner, wait until it caught up, promote
+    /// it, hand leadership to a placed node, remove an old member — and every node the shard
+    /// left drops its replica (docs/ARCHITECTURE.md, "Moving a shard"). 400 for shard 1 (the
+    /// meta shard lives on every node), an unknown or inactive node, or too many nodes; 409
+    /// while the shard moves or splits.
+    func move(_ request: Request, shard: Int, _ responder: MeteredResponder) throws(Problem) {
+        guard let replica = cluster.replica else {
+            throw Problem(.notInCluster, "a single node holds every shard; start another node with --join first")
+        }
+        let body = try jsonBody(request, limit: 16 << 10, depth: 4)
+        guard body.kind == .object, body.members.allSatisfy({ $0.key == "to" }), let list = body["to"]?.elements,
+              body["to"]?.kind == .array else {
+            throw Problem(.invalidRequest, #"the body is {"to": ["<node id>", ...]}"#)
+        }
+        let nodes = list.compactMap(\.stringValue)
+        guard nodes.count == list.count, !nodes.isEmpty, Set(nodes).count == nodes.count else {
+            throw Problem(.invalidRequest, "to lists distinct node ids, at least one")
+        }
+        guard shard != 1 else {
+            throw Problem(.invalidRequest, "shard 1 is the meta shard (the cluster map and directory): it lives on every node")
+        }
+        guard let map = cluster.maps.replicated, let entry = map.shards.first(where: { $0.id == shard }) else {
+            throw Problem(.notFound, "no shard \(shard)")
+        }
+        let maxVoters = cluster.configuration.topology.policy.maxVoters
+        guard nodes.count <= maxVoters else {
+            throw Problem(.invalidRequest, "a shard's group takes at most --max-voters (\(maxVoters)) nodes")
+        }
+        for node in nodes where map.node(node)?.state != .active {
+            throw Problem(.invalidRequest, "\(node) is not an active node of this cluster")
+        }
+        if entry.moving {
+            throw Problem(.moveInProgress, "shard \(shard) is still moving to \(entry.placement?.nodes ?? []); retry when it is done")
+        }
+        if splitsInFlight.isActive(shard) {
+            throw Problem(.splitInProgress, "a split of shard \(shard) is being applied; retry when it is done")
+        }
+        let status = replica.status
+        if !status.isLeader {  // checked here, written by the meta shard's leader (which checks again)
+            guard let url = status.leaderURL else { throw Problem(.noLeader, "no leader known; retry") }
+            return forward(request, to: url, responder)
+        }
+        let placement = ShardPlacement(nodes: nodes, version: entry.version)
+        cluster.topology?.requestMove(shard, to: placement)
+        logger.info("moving a shard", metadata: ["shard": "\(shard)", "to": "\(placement.nodes)", "version": "\(entry.version)"])
+        responder.respond(ResponseBody.json(.object([
+            ("shard", .int(shard)), ("to", .array(placement.nodes.map(JSON.string))), ("version", .int(entry.version)),
+        ]), status: 202))
+    }
+
+    // MARK: POST /internal/v1/shards/{id}/report
+
+    /// A shard's leader tells the meta shard's leader its range, leader and members (see
+    /// `ShardReport`); 204 when kept, 409 when this node does not lead the meta shard.
+    func shardReport(_ request: Request, shard: Int, _ responder: MeteredResponder) throws(Problem) {
+        let body = try jsonBody(request, limit: 16 << 10, depth: 4)
+        guard let report = ShardReport(json: body, shard: shard) else {
+            throw Problem(.invalidRequest, "a shard report is {id, buckets, version, term, leader, voters, learners}")
+        }
+        guard let replica = cluster.replica, replica.status.isLeader, let topology = cluster.topology else {
+            throw Problem(.notInCluster, "this node does not lead the meta shard")
+        }
+        topology.record(report)
+        responder.respond(Response(status: 204, headers: [("Content-Length", "0")]))
     }
 }

@@ -15,28 +15,63 @@ extension NodeService {
     /// catching up: the planner gives those no replica role), or of the leader while this
     /// node has no map yet. A replica behind the client's session index waits for it (the
     /// relay carries `X-Machdb-Min-Index`).
-    func readProxyTarget(_ request: Request) -> String? {
+    ///
+    /// `bucket`: a document read goes to a node holding the bucket's shard (a moved shard
+    /// lives on some nodes only: docs/ARCHITECTURE.md, "Moving a shard").
+    func readProxyTarget(_ request: Request, bucket: Int? = nil) -> String? {
         guard let replica = cluster.replica, request.header("x-machdb-forwarded") == nil else { return nil }
         let me = configuration.nodeID
         let ownURL = cluster.configuration.replica.url
         if let map = cluster.maps.replicated {
-            if let node = map.node(me), node.state == .active, node.roles.contains(.replica) { return nil }
-            let replicas = map.nodes.filter { $0.state == .active && $0.roles.contains(.replica) && $0.id != me }.map(\.url)
+            let holders = bucket.flatMap { holdersOfBucket($0, in: map) }
+            let holdsHere = bucket.map { store.shardTable.shard(for: $0) != nil } ?? true
+            if holdsHere, let node = map.node(me), node.state == .active, node.roles.contains(.replica) { return nil }
+            let replicas = map.nodes.filter {
+                $0.state == .active && $0.roles.contains(.replica) && $0.id != me && (holders?.contains($0.id) ?? true)
+            }.map(\.url)
             if !replicas.isEmpty {
                 // Least outstanding relays; ties broken round robin (the rotation picks who goes first).
                 let turn = Int(readRotation.wrappingAdd(1, ordering: .relaxed).newValue % UInt(replicas.count))
                 return gateway.leastOutstanding(Array(replicas[turn...] + replicas[..<turn]))
+            }
+            if let bucket, !holdsHere, let writer = shardEntry(bucket: bucket, in: map)?.writer, let url = map.node(writer)?.url,
+               url != ownURL {
+                return url  // no Read Replica holds the shard: its Writer serves (DESIGN §4's degraded rule)
             }
         }
         if let leader = replica.status.leaderURL, leader != ownURL { return leader }
         return nil
     }
 
+    /// The map's shard owning `bucket`.
+    func shardEntry(bucket: Int, in map: ClusterMap) -> ShardEntry? {
+        map.shards.first { $0.firstBucket <= bucket && bucket <= $0.lastBucket }
+    }
+
+    /// The nodes holding the data of `bucket`'s shard, when it was moved (nil: every node):
+    /// its voters — learners of a moved shard may still be catching up.
+    func holdersOfBucket(_ bucket: Int, in map: ClusterMap) -> Set<String>? {
+        guard let entry = shardEntry(bucket: bucket, in: map), entry.placement != nil else { return nil }
+        return entry.holders
+    }
+
+    /// True when this node holds a replica of every shard (so a read spanning them can run here).
+    var holdsEveryShard: Bool {
+        guard let map = cluster.maps.replicated else { return true }
+        let table = store.shardTable
+        return map.shards.allSatisfy { table[$0.id]?.isInitialized == true }
+    }
+
     /// The index a read this node relays must see: the highest it answered a client with for
     /// the bucket's shard (every shard's for a read spanning them) or applied itself.
     func sessionIndex(bucket: Int?) -> UInt64 {
-        guard let bucket, let shard = store.shardTable.shard(for: bucket)?.id else {
-            return max(observed.highest, store.appliedIndex)
+        guard let bucket else { return max(observed.highest, store.appliedIndex) }
+        guard let shard = store.shardTable.shard(for: bucket)?.id else {
+            // A shard this node holds no replica of: what it saw of that shard only.
+            guard let map = cluster.maps.replicated, let entry = shardEntry(bucket: bucket, in: map) else {
+                return max(observed.highest, store.appliedIndex)
+            }
+            return observed.value(shard: entry.id)
         }
         return max(observed.value(shard: shard), store.appliedIndex(shard: shard))
     }
@@ -46,11 +81,12 @@ extension NodeService {
     /// enforced wherever it runs); a node without one answers 503 `replica-unavailable`.
     func routedRead(_ request: Request, _ responder: MeteredResponder, bucket: Int? = nil,
                     local: @escaping @Sendable () throws(Problem) -> Void) throws(Problem) {
-        guard let target = readProxyTarget(request) else { return try local() }
+        guard let target = readProxyTarget(request, bucket: bucket) else { return try local() }
         let path = request.path
         let minIndex: UInt64? = request.header("x-machdb-min-index") == nil && request.queryValue("consistency") != "eventual"
             ? sessionIndex(bucket: bucket) : nil
         let hasData = cluster.maps.replicated != nil
+            && (bucket.map { store.shardTable.shard(for: $0) != nil } ?? holdsEveryShard)
         forward(request, to: target, responder, onFailure: { reason in
             // The replica is gone (the map will say so shortly). A member with a copy serves
             // the read itself under the same consistency rules; a node without one cannot.

@@ -145,12 +145,12 @@ public final class NodeService: HTTPHandler {
         case .readyz: responder.respond(try readiness())
         case .metrics: responder.respond(metricsResponse())
         case let .console(asset): responder.respond(console(asset))
-        case .collections: try routedRead(request, responder) { [self] () throws(Problem) in responder.respond(try collections()) }
+        case .collections: try routedRead(request, responder) { [self] () throws(Problem) in try collections(request, responder) }
         case let .collection(collection):
             try refuseReserved(collection)
             if request.method == "PUT" { return try declare(request, collection: collection, responder) }
             try routedRead(request, responder) { [self] () throws(Problem) in
-                responder.respond(try collectionView(collection, path: request.path))
+                try collectionView(request, collection: collection, responder)
             }
         case let .documents(collection):
             try refuseReserved(collection)
@@ -200,6 +200,12 @@ public final class NodeService: HTTPHandler {
         case let .adminSplit(shard):
             try authorizeAdmin(request)
             try split(request, shard: shard, responder)
+        case let .adminMove(shard):
+            try authorizeAdmin(request)
+            try move(request, shard: shard, responder)
+        case let .shardReport(shard):
+            try authorizeInternal(request)
+            try shardReport(request, shard: shard, responder)
         case .raftStream:
             try authorizeInternal(request)
             try raftStream(request, responder)
@@ -305,6 +311,7 @@ final class SplitsInFlight: Sendable {
     private let shards = Mutex<Set<Int>>([])
     func begin(_ shard: Int) -> Bool { shards.withLock { $0.insert(shard).inserted } }
     func end(_ shard: Int) { _ = shards.withLock { $0.remove(shard) } }
+    func isActive(_ shard: Int) -> Bool { shards.withLock { $0.contains(shard) } }
     var count: Int { shards.withLock { $0.count } }
 }
 

@@ -41,6 +41,8 @@ public enum ProblemType: String, Sendable, CaseIterable {
     case hotBucket = "hot-bucket"
     case shardKeyMismatch = "shard-key-mismatch"
     case collectionNotEmpty = "collection-not-empty"
+    case moveInProgress = "move-in-progress"
+    case shardsApart = "shards-apart"
 
     public var status: Int {
         switch self {
@@ -50,7 +52,8 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .unauthorized: 401
         case .notFound: 404
         case .methodNotAllowed: 405
-        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse, .splitInProgress, .hotBucket, .collectionNotEmpty: 409
+        case .notJSON, .notInCluster, .transferFailed, .nodeIDInUse, .splitInProgress, .hotBucket, .collectionNotEmpty,
+             .moveInProgress, .shardsApart: 409
         case .preconditionFailed: 412
         case .bodyTooLarge, .tooManyOperations: 413
         case .unsupportedMediaType: 415
@@ -101,6 +104,8 @@ public enum ProblemType: String, Sendable, CaseIterable {
         case .hotBucket: "One bucket carries the shard's load"
         case .shardKeyMismatch: "Document and shard key disagree"
         case .collectionNotEmpty: "Collection already holds documents"
+        case .moveInProgress: "A move of this shard is in progress"
+        case .shardsApart: "No node holds every shard"
         }
     }
 

@@ -14,6 +14,8 @@ enum Route: Equatable {
     case adminCluster, adminBackup
     case adminTransferLeader(shard: Int)
     case adminSplit(shard: Int)
+    case adminMove(shard: Int)
+    case shardReport(shard: Int)
     case raftStream
     case raftSnapshot(shard: Int, token: String)
     case clusterJoin
@@ -59,6 +61,10 @@ enum Route: Equatable {
             return .adminTransferLeader(shard: try shard(parts[3]))
         case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "split":
             return .adminSplit(shard: try shard(parts[3]))
+        case 5 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "move":
+            return .adminMove(shard: try shard(parts[3]))
+        case 5 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "shards" && parts[4] == "report":
+            return .shardReport(shard: try shard(parts[3]))
         case 4 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster" && parts[3] == "join":
             return .clusterJoin
         case 3 where parts[0] == "internal" && parts[1] == "v1" && parts[2] == "cluster-map":
@@ -98,7 +104,8 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
              .adminScalingRecommendations, .adminScalingHistory, .console: ["GET", "HEAD"]
         case .adminScalingPolicy, .collection: ["GET", "HEAD", "PUT"]
-        case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .clusterJoin, .adminNodeLeave: ["POST"]
+        case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .adminMove, .clusterJoin, .adminNodeLeave,
+             .shardReport: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
         case .document: ["GET", "HEAD", "PUT", "PATCH", "DELETE"]
         }
@@ -115,9 +122,9 @@ enum Route: Equatable {
         switch self {
         case .healthz, .readyz, .metrics: .health
         case .console: .other
-        case .adminCluster, .adminBackup, .adminTransferLeader, .adminSplit, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
+        case .adminCluster, .adminBackup, .adminTransferLeader, .adminSplit, .adminMove, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
              .adminScalingRecommendations, .adminScalingHistory: .admin
-        case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap: .internal
+        case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap, .shardReport: .internal
         case .collections: .read
         case .collection: method == "GET" || method == "HEAD" ? .read : .write
         case .documents, .bulk: .write

@@ -157,6 +157,9 @@ public final class ClusterController: Sendable {
     /// This node's replica of shard `shard`'s group, if it holds one.
     public func replica(shard: Int) -> Replica? { shardGroups.withLock { $0 }?.replica(shard: shard) }
 
+    /// Stops and forgets this node's replica of `shard` (moved to other nodes).
+    func dropGroup(shard: Int) { shardGroups.withLock { $0 }?.drop(shard: shard) }
+
     /// Every group this node holds, shard 1 first.
     public var replicas: [Replica] { shardGroups.withLock { $0 }?.all ?? [] }
 

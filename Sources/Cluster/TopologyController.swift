@@ -33,6 +33,12 @@ public final class TopologyController: Sendable {
     /// Set once this node learns that the group removed it (see `checkMembership`).
     public let removed = Atomic<Bool>(false)
     private let lastMembershipCheck = Atomic<UInt64>(0)
+    /// Moves asked of this node while it leads the meta shard, until the map carries them.
+    let moveRequests = Mutex<[Int: ShardPlacement]>([:])
+    /// Shard leaders' reports, while this node leads the meta shard (see `ShardReport`).
+    let reports = ShardReports()
+    /// The last report this node sent for each shard it leads, and when.
+    let lastReports = Mutex<[Int: (at: UInt64, report: ShardReport)]>([:])
 
     init(settings: TopologySettings, store: Store, cluster: ClusterController, logger: Logger) {
         self.settings = settings
@@ -73,6 +79,8 @@ public final class TopologyController: Sendable {
     private func round() {
         guard let replica = cluster.replica else { return }
         placeWriters()
+        reportShards()
+        dropMovedShards()
         let status = replica.status
         if !status.isLeader { return checkMembership(status) }
         guard status.committedInTerm, status.applied >= status.commit else { return }
@@ -88,7 +96,7 @@ public final class TopologyController: Sendable {
         let observations = observe(status, map: stored)
         let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
         var map = plan.map
-        let shards = shardEntries(primary: map.shards.first)
+        let shards = shardEntries(primary: map.shards.first, previous: stored.shards)
         if shards != map.shards {
             map.shards = shards
             if map.version == stored.version { map.version += 1 }
@@ -96,6 +104,7 @@ public final class TopologyController: Sendable {
         if marked && map.version == stored.version { map.version += 1 }
         if map.version != storedVersion || marked {
             guard publish(map, replacing: storedVersion, via: replica) else { return }
+            movesPublished(map)
             leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
             logger.info("cluster map", metadata: [
                 "version": "\(map.version)", "stage": "\(map.stageName)",
@@ -104,29 +113,6 @@ public final class TopologyController: Sendable {
         }
         for action in plan.actions {
             if execute(action, via: replica, status: status) { break }
-        }
-    }
-
-    /// The map's shard list: shard 1 as the planner made it, every shard with its range and
-    /// version as this node applied them, and its Writer, voters and learners as its
-    /// replica here sees them.
-    private func shardEntries(primary: ShardEntry?) -> [ShardEntry] {
-        let table = store.shardTable
-        return table.sorted.filter(\.isInitialized).map { descriptor in
-            var entry: ShardEntry
-            if descriptor.id == 1, let primary {
-                entry = primary
-            } else {
-                let status = cluster.replica(shard: descriptor.id)?.status
-                let members = status?.members ?? []
-                entry = ShardEntry(id: descriptor.id, firstBucket: 0, lastBucket: 0, writer: status?.leaderID,
-                                   voters: members.filter(\.isVoter).map(\.id).sorted(),
-                                   learners: members.filter(\.isLearner).map(\.id).sorted())
-            }
-            entry.firstBucket = descriptor.firstBucket
-            entry.lastBucket = descriptor.lastBucket
-            entry.version = descriptor.version
-            return entry
         }
     }
 
@@ -140,8 +126,13 @@ public final class TopologyController: Sendable {
         let timeout = UInt64(settings.failureTimeoutMilliseconds)
         for replica in replicas.dropFirst() where replica.status.isLeader {
             let status = replica.status
+            // A moving shard's leadership is the move's to hand over; a moved one stays on its nodes.
+            let entry = cluster.maps.replicated?.shards.first { $0.id == replica.configuration.shard }
+            if entry?.moving == true { continue }
+            let placed = entry?.placement.map { Set($0.nodes) }
             let candidates = status.members
                 .filter { $0.isVoter && $0.priority > 0 && $0.caughtUp && ($0.sinceContactMilliseconds ?? 0) < timeout }
+                .filter { placed?.contains($0.id) ?? true }
                 .sorted { ($0.level, $0.match ?? 0) > ($1.level, $1.match ?? 0) }
                 .map(\.id)
             if let target = WriterPlacement.target(shard: replica.configuration.shard, leaders: leaders, candidates: candidates) {

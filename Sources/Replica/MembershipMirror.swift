@@ -36,12 +36,8 @@ enum MembershipMirror {
         for id in target.voters.sorted() where current.isLearner(id) && caughtUp(id) {
             return .promote(id)
         }
-        for id in current.members.sorted() where id != leader && !target.isMember(id) {
-            return .remove(id)
-        }
-        for id in target.learners.sorted() where current.isVoter(id) && id != leader {
-            return .remove(id)  // demoted in the meta shard: re-added as a learner next
-        }
+        // Attributes before removals: a moved shard's placed voters may still carry priority 0
+        // (a Load Manager's in the meta shard) and could not take leadership over.
         for id in current.members.sorted() where target.isMember(id) {
             var wanted = target.attributes(of: id)
             wanted.autoPromote = false
@@ -49,11 +45,18 @@ enum MembershipMirror {
             have.autoPromote = false
             if wanted != have { return .updateAttributes(id, wanted) }
         }
+        for id in current.members.sorted() where id != leader && !target.isMember(id) {
+            return .remove(id)
+        }
+        for id in target.learners.sorted() where current.isVoter(id) && id != leader {
+            return .remove(id)  // demoted in the meta shard: re-added as a learner next
+        }
         return nil
     }
 
-    /// True when the leader itself is no longer (or no longer a voter) in the meta shard's
-    /// configuration: it must hand leadership to another voter before it can be removed.
+    /// True when the leader itself is no longer (or no longer a voter) in the target
+    /// configuration: once no other change is left (`nextChange` is nil), it hands leadership
+    /// to a target voter before it can be removed.
     static func handOff(from current: ConfState, to target: ConfState, leader: NodeID) -> Bool {
         !target.voters.isEmpty && !target.isVoter(leader) && current.voters.count > 1
     }

@@ -418,23 +418,22 @@ final class RaftLoop {
         let store = raftStore.store
         let target = MembershipMirror.target(meta: store.metaConfState, placement: store.placement(shard: configuration.shard))
         let current = node.confState, me = configuration.raftID
-        if MembershipMirror.handOff(from: current, to: target, leader: me) {
-            let status = node.status
+        let status = node.status
+        let change = MembershipMirror.nextChange(from: current, to: target, leader: me) { id in
+            guard let match = status.progress[id]?.match else { return false }
+            return match + configuration.promotionLag >= status.lastIndex
+        }
+        if change == nil, MembershipMirror.handOff(from: current, to: target, leader: me) {
             if let next = current.voters.filter({ $0 != me && target.isVoter($0) })
                 .max(by: { (status.progress[$0]?.match ?? 0) < (status.progress[$1]?.match ?? 0) }) {
                 try? node.transferLeadership(to: next)
             }
             return
         }
-        let status = node.status
-        let change = MembershipMirror.nextChange(from: current, to: target, leader: me) { id in
-            guard let match = status.progress[id]?.match else { return false }
-            return match + configuration.promotionLag >= status.lastIndex
-        }
         if let change {
             do {
                 _ = try node.proposeConfChange(change)
-                logger.info("shard membership follows the meta shard", metadata: [
+                logger.info("shard membership step", metadata: [
                     "shard": "\(configuration.shard)", "change": "\(change.kind)", "node": "\(directory[change.nodeID]?.id ?? "\(change.nodeID)")",
                 ])
             } catch {}  // one change at a time: retried once the pending one is applied

@@ -46,6 +46,13 @@ extension Replica {
         }
     }
 
+    /// A peer forwarded a write for a shard this node holds no replica of: "not the leader"
+    /// (nothing happened; the caller routes it again from the map).
+    func refuseCall(id: UInt64, from peer: NodeID) {
+        let answer: Result<CommandResult, ReplicaError> = .failure(.notLeader(leaderURL: nil))
+        transport.reply(peer, id: id, payload: ForwardedProposal.reply(answer, servedBy: configuration.nodeID))
+    }
+
     /// A peer forwarded a write: propose it here (if this node leads) and reply with the outcome.
     /// `owner(bucket)`: the shard owning a bucket here and its leader, named in a
     /// shard-mismatch answer so the caller can send the write there.
@@ -95,6 +102,11 @@ public final class PeerRouter: PeerInbox {
         groups.withLock { $0[replica.configuration.shard] = replica }
     }
 
+    /// Stops routing `shard`'s traffic (its replica here was dropped).
+    public func unregister(shard: Int) {
+        _ = groups.withLock { $0.removeValue(forKey: shard) }
+    }
+
     /// Where calls that are not forwarded writes go (payload tag other than 1).
     public func handleCalls(_ handler: @escaping CallHandler) {
         let box = CallHandlerBox(handler)
@@ -118,8 +130,13 @@ public final class PeerRouter: PeerInbox {
 
     public func call(id: UInt64, shard: Int, payload: [UInt8], from: NodeID) {
         if payload.first == ForwardedProposal.tag {
-            // No replica: the caller times out.
-            replica(shard)?.serveCall(id: id, payload: payload, from: from) { [weak self] bucket in
+            // No replica of the shard here (moved away, or not received yet): nothing
+            // happened, the caller routes again.
+            guard let target = replica(shard) else {
+                replica(1)?.refuseCall(id: id, from: from)
+                return
+            }
+            target.serveCall(id: id, payload: payload, from: from) { [weak self] bucket in
                 guard let self, let owner = replica(shard)?.store.shardTable.shard(for: bucket),
                       let leader = replica(owner.id)?.leader.leader else { return nil }
                 return ShardOwner(shard: owner, leader: leader)

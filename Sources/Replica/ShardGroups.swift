@@ -99,12 +99,29 @@ public final class ShardGroups: Sendable {
     /// already here.
     func heardOf(shard: Int) {
         guard shard > 1, groups.withLock({ $0[shard] == nil }), let listed = listed(shard) else { return }
+        // A shard moved to other nodes: stray traffic (this node was just removed) creates nothing.
+        if let placed = store.placementNodes(shard: shard), !placed.contains(template.raftID) { return }
         guard !store.shardTable.shards.values.contains(where: { $0.overlaps(listed) }) else { return }
         do {
             try store.createGroup(shard: shard)
             try startGroup(shard, campaign: false)
         } catch {
             logger.error("cannot create an empty group for a shard", metadata: ["shard": "\(shard)", "error": "\(error)"])
+        }
+    }
+
+    /// Stops this node's replica of `shard` and deletes its data here (its range, log and
+    /// row): the shard was moved to other nodes, whose group no longer counts this one.
+    public func drop(shard: Int) {
+        guard shard > 1, let replica = groups.withLock({ $0.removeValue(forKey: shard) }) else { return }
+        router.unregister(shard: shard)
+        images.withLock { $0[shard] = nil }
+        replica.shutdown()
+        do {
+            try store.dropGroup(shard: shard)
+            logger.info("shard group dropped", metadata: ["shard": "\(shard)"])
+        } catch {
+            logger.error("cannot delete a dropped shard's data", metadata: ["shard": "\(shard)", "error": "\(error)"])
         }
     }
 

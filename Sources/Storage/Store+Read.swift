@@ -38,6 +38,25 @@ extension Store {
         }
     }
 
+    /// Live documents per collection among the documents of `buckets` (counted, not read from
+    /// the per-collection counts: for a node asked for one shard's part).
+    public func collections(buckets: ClosedRange<Int>) throws(StorageError) -> [(name: String, count: Int)] {
+        try readers.withReader { reader throws(StorageError) in
+            try sqlite { () throws(SQLite.Error) in
+                let statement = try reader.connection.cached("""
+                    SELECT collection, count(*) FROM documents WHERE deleted = 0 AND bucket BETWEEN ?1 AND ?2
+                    GROUP BY collection ORDER BY collection
+                    """)
+                defer { statement.reset() }
+                try statement.bind(buckets.lowerBound, at: 1)
+                try statement.bind(buckets.upperBound, at: 2)
+                var result: [(name: String, count: Int)] = []
+                while try statement.step() { result.append((statement.text(at: 0), statement.int(at: 1))) }
+                return result
+            }
+        }
+    }
+
     /// One page of the live JSON documents of `collection` that match `query`, in its sort
     /// order. Throws ``StorageError/queryTimeout`` past `queryTimeoutMilliseconds`.
     /// With `positions`, the page also carries each document's position (for merging pages

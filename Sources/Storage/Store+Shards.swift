@@ -89,6 +89,12 @@ extension Store {
         return placed.nodes
     }
 
+    /// The nodes (Raft ids) the map places shard `shard` on, whatever its version; nil when
+    /// the shard is on every node.
+    public func placementNodes(shard: Int) -> Set<UInt64>? {
+        shardsState.placements.withLock { $0[shard]?.nodes }
+    }
+
     /// Replaces the placements (from each newly applied cluster map).
     public func publishPlacements(_ placements: [Int: (nodes: Set<UInt64>, version: UInt64)]) {
         shardsState.placements.withLock { $0 = placements }
@@ -141,5 +147,55 @@ extension Store {
             try statement.bind(blob: RaftCore.ConfState.empty.encoded(), at: 2)
             try statement.run()
         } }
+    }
+}
+
+extension Store {
+    /// Forgets shard `shard`'s group on this node — its row, its log and the documents of its
+    /// range — once it no longer holds a replica of it (the shard was moved to other nodes;
+    /// docs/ARCHITECTURE.md, "Moving a shard"). Its replica must be stopped first. Documents
+    /// of buckets another group here owns are kept; collection counts are recomputed.
+    public func dropGroup(shard: Int) throws(StorageError) {
+        guard shard > 1 else { throw .invalidCommand("shard 1 (the meta shard) lives on every node") }
+        guard let writer = shardsState.writer.withLock({ $0 }) else { return }
+        let table = shardTable
+        let others = table.shards.values.filter { $0.id != shard }.compactMap(\.buckets)
+        let owned = table[shard]?.buckets
+        let connection = writer.connection
+        let documents = try writer.locked { () throws(StorageError) -> Int in
+            try sqlite { () throws(SQLite.Error) -> Int in
+                try connection.begin(.immediate)
+                do throws(SQLite.Error) {
+                    if let owned {  // by runs of buckets no other group here owns
+                        var first: Int?
+                        for bucket in owned.lowerBound...(owned.upperBound + 1) {
+                            let free = bucket <= owned.upperBound && !others.contains { $0.contains(bucket) }
+                            if free, first == nil { first = bucket }
+                            if !free, let start = first {
+                                try connection.execute("DELETE FROM documents WHERE bucket BETWEEN \(start) AND \(bucket - 1)")
+                                first = nil
+                            }
+                        }
+                    }
+                    try connection.execute("""
+                        DELETE FROM raft_log WHERE idx >= \(RaftStore.keyBase(shard: shard)) AND idx < \(RaftStore.keyBase(shard: shard + 1));
+                        DELETE FROM raft_groups WHERE shard = \(shard);
+                        DELETE FROM collections;
+                        INSERT INTO collections (name, count) SELECT collection, count(*) FROM documents
+                            WHERE deleted = 0 GROUP BY collection
+                        """)
+                    let live = Int(try connection.scalarInt64("SELECT coalesce(sum(count), 0) FROM collections") ?? 0)
+                    try connection.commit()
+                    return live
+                } catch {
+                    try? connection.rollback()
+                    throw error
+                }
+            }
+        }
+        shardsState.table.withLock { $0.remove(shard) }
+        _ = shardsState.applied.withLock { $0.removeValue(forKey: shard) }
+        state.documentCount.store(documents, ordering: .relaxed)
+        state.settingsGeneration.add(1, ordering: .releasing)
     }
 }

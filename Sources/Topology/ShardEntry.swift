@@ -27,6 +27,10 @@ public struct ShardEntry: Sendable, Equatable {
         self.placement = placement
     }
 
+    /// The nodes holding the shard's data: every member, or a moved shard's voters (its
+    /// learners may still be catching up).
+    public var holders: Set<String> { Set(voters + (placement == nil ? learners : [])) }
+
     /// True while the shard's members are not yet exactly its placement.
     public var moving: Bool {
         guard let placement else { return false }

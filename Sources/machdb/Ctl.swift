@@ -7,7 +7,7 @@ import JSON
 struct Ctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Inspect and operate a running node.",
-        subcommands: [Cluster.self, Backup.self, TransferLeader.self, Split.self, Leave.self]
+        subcommands: [Cluster.self, Backup.self, TransferLeader.self, Split.self, Move.self, Leave.self]
     )
 
     struct Connection: ParsableArguments {
@@ -61,12 +61,20 @@ struct Ctl: ParsableCommand {
             }
             var written = 0
             var errorBody: [UInt8] = []
-            let response = try HTTPClient().perform(connection.request("/admin/v1/backup", timeoutMilliseconds: 3_600_000)) { chunk in
-                if errorBody.count < 4096 && written == 0 && chunk.starts(with: Array("{".utf8)) { errorBody.append(contentsOf: chunk) }
-                handle.write(Data(chunk))
-                written += chunk.count
-                return true
-            }
+            var request = connection.request("/admin/v1/backup", timeoutMilliseconds: 3_600_000)
+            var response: ClientResponse
+            var hops = 0
+            repeat {  // a node without every shard names one that holds them all (307)
+                response = try HTTPClient().perform(request) { chunk in
+                    if errorBody.count < 4096 && written == 0 && chunk.starts(with: Array("{".utf8)) { errorBody.append(contentsOf: chunk) }
+                    handle.write(Data(chunk))
+                    written += chunk.count
+                    return true
+                }
+                hops += 1
+                guard response.status == 307, let location = response.header("location"), hops < 3 else { break }
+                request.url = location
+            } while true
             try handle.close()
             guard (200..<300).contains(response.status) else {
                 try? FileManager.default.removeItem(atPath: temporary)
@@ -120,6 +128,22 @@ extension Ctl {
 }
 
 extension Ctl {
+    struct Move: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a shard (not shard 1) to other nodes, one membership step at a time; nodes it leaves drop it.")
+        @OptionGroup var connection: Connection
+        @Option(help: "Shard id.") var shard: Int
+        @Option(help: "Node ids the shard should live on, comma-separated (e.g. n4,n5,n6).") var to: String
+
+        func run() throws {
+            let nodes = to.split(separator: ",").map { JSON.string(String($0)) }
+            let response = try HTTPClient().perform(connection.request(
+                "/admin/v1/shards/\(shard)/move", method: "POST", body: JSON.object([("to", .array(nodes))]).encoded()))
+            try Ctl.check(response)
+            print("shard \(shard) is moving to \(to); watch `machdb ctl cluster` (MOVING)")
+        }
+    }
+
     struct Leave: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Let a node leave the cluster: its roles move, leadership is handed off, then it is removed.")
@@ -158,15 +182,18 @@ enum ClusterTable {
         }
         lines.append(contentsOf: table(rows))
         lines.append("")
-        var shards: [[String]] = [["SHARD", "BUCKETS", "VERSION", "LEADER", "VOTERS", "LEARNERS"]]
+        var shards: [[String]] = [["SHARD", "BUCKETS", "VERSION", "LEADER", "VOTERS", "LEARNERS", "PLACEMENT"]]
         for shard in map["shards"]?.elements ?? [] {
             let buckets = (shard["buckets"]?.elements ?? []).map(\.text).joined(separator: "-")
             func list(_ key: String) -> String {
                 let names = (shard[key]?.elements ?? []).compactMap(\.stringValue)
                 return names.isEmpty ? "-" : names.joined(separator: ",")
             }
+            var placement = (shard["placement"]?["nodes"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ",")
+            if placement.isEmpty { placement = "every node" }
+            if shard["moving"]?.boolValue == true { placement += " (MOVING)" }
             shards.append([shard["id"].map { $0.text } ?? "?", buckets, shard["version"].map { $0.text } ?? "1",
-                           shard["leader"]?.stringValue ?? "-", list("voters"), list("learners")])
+                           shard["leader"]?.stringValue ?? "-", list("voters"), list("learners"), placement])
         }
         lines.append(contentsOf: table(shards))
         let recommendations = (map["recommendations"]?.elements ?? []).suffix(5)

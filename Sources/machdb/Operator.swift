@@ -317,8 +317,17 @@ final class OperatorService: HTTPHandler, Sendable {
         if case let .remove(node, joinURL) = decision.plan {
             Thread.detachNewThread { [self] in remove(node: node, joinURL: joinURL) }
         }
-        if case let .split(shard, at, joinURL) = decision.plan {
-            Thread.detachNewThread { [self] in split(shard: shard, at: at, joinURL: joinURL) }
+        if case let .split(shard, at, joinURL, nodes) = decision.plan {
+            var started: [String] = []
+            for (node, port) in nodes {
+                let planned = OperatorDecision(id: id, seq: seq, kind: kind, action: "start", node: node, port: port, pid: nil,
+                                               at: decision.record.at, detail: "for the new shard of the split, via \(joinURL)")
+                let outcome = start(planned, node: node, port: port, level: 1, joinURL: joinURL)
+                record(outcome)
+                if outcome.action == "started" { started.append(node) }
+            }
+            let onto = started
+            Thread.detachNewThread { [self] in split(shard: shard, at: at, joinURL: joinURL, onto: onto) }
         }
         var fields: [(String, JSON)] = [("accepted", true), ("id", .string(id)), ("action", .string(decision.record.action))]
         if let node = decision.record.node { fields.append(("node", .string(node))) }
@@ -330,8 +339,11 @@ final class OperatorService: HTTPHandler, Sendable {
         case none
         case start(node: String, port: Int, level: Int, joinURL: String)
         case remove(node: String, joinURL: String)
-        case split(shard: Int, at: Int, joinURL: String)
+        case split(shard: Int, at: Int, joinURL: String, nodes: [(node: String, port: Int)])
     }
+
+    /// Nodes started for the new shard of a `split_shard` (a quorum of its own).
+    static let splitNodes = 3
 
     /// Chooses what to do. Reserves the node id and port of a node to start, and marks a node to
     /// remove as leaving, so the next decision sees them.
@@ -351,8 +363,8 @@ final class OperatorService: HTTPHandler, Sendable {
             return (decision("logged", node: targetNode, "--provision log: \(reason)"), .none)
         }
         if kind == "split_shard" {
-            // Every node holds every shard in this build: the split itself adds the capacity
-            // (the new shard's Writer goes to another node); no node is started for it.
+            // Figure 7: nodes of its own for the new shard (up to `splitNodes`, within
+            // --max-nodes), then the split, then the new shard moves onto them.
             guard let shard = target["shard"]?.intValue.flatMap({ Int(exactly: $0) }),
                   let at = target["at"]?.intValue.flatMap({ Int(exactly: $0) }) else {
                 return (decision("skipped: no shard or boundary", "split_shard needs target.shard and target.at"), .none)
@@ -360,8 +372,14 @@ final class OperatorService: HTTPHandler, Sendable {
             guard let joinURL else {
                 return (decision("skipped: no join_url", "target.join_url (an http URL of the cluster) is required"), .none)
             }
-            return (decision("splitting", "asking \(joinURL) to split shard \(shard) at bucket \(at); \(reason)"),
-                    .split(shard: shard, at: at, joinURL: joinURL))
+            var nodes: [(node: String, port: Int)] = []
+            while nodes.count < Self.splitNodes, let reserved = reserveNode(joinURL: joinURL, at: now), let reserved {
+                nodes.append(reserved)
+            }
+            let onto = nodes.isEmpty ? "no node could be started (--max-nodes), the new shard stays where it is"
+                                     : "the new shard then moves onto \(nodes.map(\.node).joined(separator: ","))"
+            return (decision("splitting", "asking \(joinURL) to split shard \(shard) at bucket \(at); \(onto); \(reason)"),
+                    .split(shard: shard, at: at, joinURL: joinURL, nodes: nodes))
         }
         switch kind {
         case "remove_node":
@@ -389,23 +407,7 @@ final class OperatorService: HTTPHandler, Sendable {
             }
             let requested = target["level"]?.intValue.map(Int.init) ?? 1
             let level = (1...5).contains(requested) ? requested : 1
-            let reservation: (node: String, port: Int)?? = state.withLock { state in
-                guard !state.shuttingDown else { return .some(nil) }
-                guard state.children.values.filter(\.isAlive).count < settings.maxNodes else { return nil }
-                let taken = Set(state.children.values.filter(\.isAlive).map(\.port))
-                guard let port = ChildProcess.freePort(from: settings.basePort, excluding: taken) else { return .some(nil) }
-                var index = state.nextIndex
-                while state.children["\(settings.nodePrefix)\(index)"] != nil
-                    || FileManager.default.fileExists(atPath: "\(settings.dataRoot)/\(settings.nodePrefix)\(index)") {
-                    index += 1
-                }
-                state.nextIndex = index + 1
-                let node = "\(settings.nodePrefix)\(index)"
-                // Reserved now (pid 0 until spawned) so that concurrent decisions see it.
-                state.children[node] = ProvisionedNode(node: node, port: port, pid: 0, joinURL: joinURL,
-                                                       logPath: "\(settings.dataRoot)/\(node).log", startedAt: now)
-                return .some((node, port))
-            }
+            let reservation = reserveNode(joinURL: joinURL, at: now)
             guard let reservation else {
                 return (decision("skipped: max nodes", node: targetNode, "\(settings.maxNodes) provisioned nodes are running already"), .none)
             }
@@ -414,6 +416,27 @@ final class OperatorService: HTTPHandler, Sendable {
             }
             let detail = "level \(level) via \(joinURL)" + (requested == level ? "" : " (requested level \(requested) out of range)")
             return (decision("start", node: node, port: port, detail), .start(node: node, port: port, level: level, joinURL: joinURL))
+        }
+    }
+
+    /// Reserves the id and port of a node to start (pid 0 until spawned, so concurrent
+    /// decisions see it): nil at `--max-nodes`, `.some(nil)` when shutting down or out of ports.
+    private func reserveNode(joinURL: String, at now: Int64) -> (node: String, port: Int)?? {
+        state.withLock { state in
+            guard !state.shuttingDown else { return .some(nil) }
+            guard state.children.values.filter(\.isAlive).count < settings.maxNodes else { return nil }
+            let taken = Set(state.children.values.filter(\.isAlive).map(\.port))
+            guard let port = ChildProcess.freePort(from: settings.basePort, excluding: taken) else { return .some(nil) }
+            var index = state.nextIndex
+            while state.children["\(settings.nodePrefix)\(index)"] != nil
+                || FileManager.default.fileExists(atPath: "\(settings.dataRoot)/\(settings.nodePrefix)\(index)") {
+                index += 1
+            }
+            state.nextIndex = index + 1
+            let node = "\(settings.nodePrefix)\(index)"
+            state.children[node] = ProvisionedNode(node: node, port: port, pid: 0, joinURL: joinURL,
+                                                   logPath: "\(settings.dataRoot)/\(node).log", startedAt: now)
+            return .some((node, port))
         }
     }
 
@@ -480,22 +503,53 @@ final class OperatorService: HTTPHandler, Sendable {
         logger.info("provisioned node exited", metadata: ["node": "\(node)", "pid": "\(pid)", "exit_code": "\(code)"])
     }
 
-    /// `split_shard` (its own thread): asks the cluster to split `shard` at bucket `at`.
-    private func split(shard: Int, at: Int, joinURL: String) {
+    /// `split_shard` (its own thread): waits until the nodes started for it are active in the
+    /// cluster map (at most `joinTimeoutSeconds`), asks the cluster to split `shard` at bucket
+    /// `at`, then to move the new shard onto those nodes (Figure 7). Every step is logged.
+    private func split(shard: Int, at: Int, joinURL: String, onto nodes: [String]) {
         let base = joinURL.hasSuffix("/") ? String(joinURL.dropLast()) : joinURL
         var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
         if let token = settings.adminToken { headers.append(("Authorization", "Bearer \(token)")) }
-        do {
-            let response = try HTTPClient().perform(ClientRequest(
-                method: "POST", url: "\(base)/admin/v1/shards/\(shard)/split", headers: headers,
-                body: JSON.object([("at", .int(at))]).encoded(), timeoutMilliseconds: 30_000))
-            logger.info("asked the cluster to split a shard", metadata: [
-                "shard": "\(shard)", "at": "\(at)", "status": "\(response.status)", "answer": "\(response.text.prefix(300))",
+        guard let client = try? HTTPClient() else { return logger.error("cannot create an HTTP client") }
+        func post(_ path: String, _ body: JSON) -> ClientResponse? {
+            try? client.perform(ClientRequest(method: "POST", url: base + path, headers: headers, body: body.encoded(),
+                                              timeoutMilliseconds: 30_000))
+        }
+        if !nodes.isEmpty {
+            let deadline = Date().addingTimeInterval(Self.joinTimeoutSeconds)
+            var joined = false
+            while Date() < deadline, !state.withLock({ $0.shuttingDown }) {
+                if let answer = try? client.perform(ClientRequest(url: base + "/admin/v1/cluster", headers: headers, timeoutMilliseconds: 5_000)),
+                   answer.status == 200, let map = try? JSON.parse(answer.body) {
+                    let active = Set((map["nodes"]?.elements ?? []).filter { $0["state"]?.stringValue == "active" }
+                        .compactMap { $0["id"]?.stringValue })
+                    if nodes.allSatisfy(active.contains) { joined = true; break }
+                }
+                usleep(500_000)
+            }
+            logger.info(joined ? "the new shard's nodes joined" : "the new shard's nodes did not all join in time; splitting anyway",
+                        metadata: ["nodes": "\(nodes)"])
+        }
+        guard let split = post("/admin/v1/shards/\(shard)/split", .object([("at", .int(at))])) else {
+            return logger.warning("split request failed", metadata: ["shard": "\(shard)", "at": "\(at)"])
+        }
+        logger.info("asked the cluster to split a shard", metadata: [
+            "shard": "\(shard)", "at": "\(at)", "status": "\(split.status)", "answer": "\(split.text.prefix(300))",
+        ])
+        guard split.status == 202, !nodes.isEmpty else { return }
+        let newShard = (try? JSON.parse(split.body))?["new_shard"]?.intValue.map(Int.init) ?? at
+        for _ in 0..<20 {  // the new shard's entry reaches the map within a few rounds
+            guard let move = post("/admin/v1/shards/\(newShard)/move", .object([("to", .array(nodes.map(JSON.string)))])) else { break }
+            logger.info("asked the cluster to move the new shard", metadata: [
+                "shard": "\(newShard)", "to": "\(nodes)", "status": "\(move.status)", "answer": "\(move.text.prefix(300))",
             ])
-        } catch {
-            logger.warning("split request failed", metadata: ["shard": "\(shard)", "at": "\(at)", "error": "\(error)"])
+            if move.status != 404 && move.status < 500 { return }
+            usleep(500_000)
         }
     }
+
+    /// How long `split_shard` waits for the nodes it started to join before splitting.
+    static let joinTimeoutSeconds: TimeInterval = 120
 
     /// The slow part of `remove_node` (its own thread): ask the cluster to let `node` leave,
     /// wait until the map no longer lists it (at most `leaveTimeoutSeconds`), then stop it.

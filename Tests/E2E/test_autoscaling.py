@@ -89,8 +89,9 @@ def test_sustained_timeouts_add_one_node_through_the_operator(cluster_factory, m
 def test_read_heavy_load_at_max_replicas_splits_the_shard_through_the_operator(cluster_factory, machdb_bin, tmp_path):
     """Mach III with --max-replicas 1: the one Read Replica is the limit. Slow reads spread
     over many documents make the entry point recommend split_shard with a boundary from the
-    measured load; the operator (--provision local) asks the cluster to split, and the cluster
-    ends with two shards whose Writers are on different nodes."""
+    measured load; the operator (--provision local) starts three nodes, asks the cluster to
+    split, then to move the new shard onto them (Figure 7): two shards, each with a Writer of
+    its own, the new one on the new nodes only, which the old nodes dropped."""
     policy = tmp_path / "policy.json"
     # A new entry point starts in cooldown: a short one here.
     policy.write_text(json.dumps({**TINY_POLICY, "cooldown_seconds": 3}))
@@ -123,14 +124,24 @@ def test_read_heavy_load_at_max_replicas_splits_the_shard_through_the_operator(c
             decisions = wait_until(
                 lambda: [d for d in operator.decisions() if d.get("kind") == "split_shard"] or None,
                 90, "the operator to receive a split_shard")
-            assert decisions[0].get("action") == "splitting", decisions
+            assert [d for d in decisions if d.get("action") == "splitting"], decisions
+            started = sorted(d["node"] for d in decisions if d.get("action") == "started")
+            assert started == ["auto1", "auto2", "auto3"], decisions
 
             def split():
                 r = entry.get("/admin/v1/cluster", headers=entry.admin_headers())
                 shards = r.json().get("shards", []) if r.status == 200 else []
                 leaders = [s.get("leader") for s in shards]
-                return shards if len(shards) == 2 and None not in leaders and len(set(leaders)) == 2 else None
-            shards = wait_until(split, 60, "two shards with Writers on different nodes")
+                if len(shards) != 2 or None in leaders or len(set(leaders)) != 2:
+                    return None
+                new = shards[1]
+                if new.get("moving") or (new.get("placement") or {}).get("nodes") != started:
+                    return None
+                if sorted(new["voters"]) != started or new["learners"] or new["leader"] not in started:
+                    return None
+                return shards
+            shards = wait_until(split, 120, "two shards, the new one on the operator's nodes with its own Writer")
+            assert shards[0]["leader"] in ("n1", "n2", "n3"), shards
             recs = [r for r in recommendations(entry) if r.get("kind") == "split_shard"]
             body = recs[0]["body"] if "body" in recs[0] else recs[0]
             at = body["target"]["at"]

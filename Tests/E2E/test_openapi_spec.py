@@ -28,6 +28,8 @@ SERVED_ROUTES = {
     ("GET", "/v1/collections"),
     ("HEAD", "/v1/collections"),
     ("PUT", "/v1/collections/{collection}"),
+    ("POST", "/admin/v1/shards/{shard}/move"),
+    ("POST", "/internal/v1/shards/{shard}/report"),
     ("GET", "/v1/collections/{collection}"),
     ("HEAD", "/v1/collections/{collection}"),
     ("GET", "/healthz"),

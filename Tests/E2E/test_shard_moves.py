@@ -1,0 +1,149 @@
+"""Moving a shard on real processes: a shard split off the meta shard moves to nodes of its
+own under compare-and-set load through every node — add learner, catch up, promote, hand
+leadership over, remove — the nodes it leaves drop its data, and routing, queries, counts
+and backups keep working; kill -9 at points of the move loses nothing
+(docs/ARCHITECTURE.md, "Moving a shard")."""
+import threading
+import time
+
+from helpers import (LOCAL_READ, assert_problem, bucket_of, cluster_view, doc_path, jdumps, wait_until)
+from test_sharding import COUNTERS, admin, counters_and_inserts, shards_of, split
+
+
+def move(c, node, shard, to):
+    return node.request("POST", f"/admin/v1/shards/{shard}/move", jdumps({"to": to}), admin(c))
+
+
+def held_shards(node) -> set[int]:
+    """The shards whose groups this node runs, from its /metrics."""
+    text = node.get("/metrics").body.decode()
+    return {int(line.split('shard="')[1].split('"')[0]) for line in text.splitlines()
+            if line.startswith("machdb_shard_applied_index{")}
+
+
+def range_digest(node, lo: int, hi: int) -> dict:
+    """The live documents `node` holds in buckets lo..hi (read locally, that range only)."""
+    hdrs = {**LOCAL_READ, "X-Machdb-Buckets": f"{lo}-{hi}"}
+    r = node.get("/v1/collections", headers=hdrs)
+    assert r.status == 200, r.describe()
+    out = {}
+    for c in r.json()["collections"]:
+        q = {"limit": 1000}
+        while True:
+            p = node.request("POST", f"/v1/collections/{c['name']}/query", jdumps(q),
+                             {"Content-Type": "application/json", **hdrs})
+            assert p.status == 200, p.describe()
+            for d in p.json()["docs"]:
+                out[(c["name"], d["id"])] = (d["rev"], d["bucket"], jdumps(d["doc"]))
+            if not p.json().get("next"):
+                break
+            q["after"] = p.json()["next"]
+    return out
+
+
+def split_in_two(c, entry):
+    for key in COUNTERS:
+        r = entry.put_json(doc_path("counters", key), {"n": 0})
+        assert r.status in (200, 201), r.describe()
+    buckets = sorted(bucket_of(k) for k in COUNTERS)
+    at = buckets[len(buckets) // 2]
+    r = split(c, entry, at=at)
+    assert r.status == 202, r.describe()
+    wait_until(lambda: (lambda s: len(s) == 2 and all(x.get("leader") for x in s.values()))(shards_of(cluster_view(entry))),
+               20, "two shards with Writers")
+    return at
+
+
+def wait_moved(c, node, shard, to, timeout=60.0):
+    def ok():
+        s = shards_of(cluster_view(node)).get(shard)
+        if not s or s.get("moving") or sorted(s["voters"]) != sorted(to) or s["learners"] or s.get("leader") not in to:
+            return None
+        return s
+    return wait_until(ok, timeout, f"shard {shard} on {to} only", interval=0.3)
+
+
+def check_load(c, record, entry, at):
+    assert not record["errors"], record["errors"][:5]
+    total = sum(record["acked"].values())
+    assert total > 30, f"too little load got through: {record['acked']}"
+    for key in COUNTERS:
+        r = entry.get(doc_path("counters", key) + "?consistency=strong")
+        assert r.status == 200, r.describe()
+        final, acked, unknown = r.json()["n"], record["acked"][key], record["unknown"][key]
+        assert acked <= final <= acked + unknown, (key, final, acked, unknown)
+    for i, doc_id in enumerate(record["inserted"]):
+        node = c.nodes[i % len(c.nodes)]
+        r = wait_until(lambda: (lambda r: r if r.status != 503 else None)(
+            node.get(doc_path("items", doc_id) + "?consistency=strong")), 10, "a read")
+        assert r.status == 200, f"acknowledged insert {doc_id} lost: {r.describe()}"
+    return total
+
+
+def test_a_shard_moves_to_nodes_of_its_own_under_load(cluster_factory):
+    c = cluster_factory()
+    c.start(5)
+    entry = c.nodes[-1]
+    at = split_in_two(c, entry)
+    stop = threading.Event()
+    record, workers = counters_and_inserts(c, stop)
+    time.sleep(2)
+    to = ["n3", "n4", "n5"]
+    r = move(c, c.nodes[0], at, to)
+    assert r.status == 202, r.describe()
+    assert r.json() == {"shard": at, "to": to, "version": 2}, r.describe()
+    moved = wait_moved(c, entry, at, to)
+    time.sleep(2)
+    stop.set()
+    for w in workers:
+        w.join(30)
+    # The nodes the shard left dropped it; the others still hold both.
+    wait_until(lambda: all(at not in held_shards(n) for n in c.nodes[:2]), 20, "n1 and n2 dropped the moved shard")
+    for n in c.nodes[2:]:
+        assert held_shards(n) == {1, at}, n.node_id
+    assert moved["placement"] == {"nodes": to, "version": 2}, moved
+    total = check_load(c, record, entry, at)
+
+    # Writes to the moved range through a node without it go to its Writer.
+    high = next(k for k in (f"late-{i}" for i in range(1000)) if bucket_of(k) >= at)
+    r = c.nodes[0].put_json(doc_path("probes", high), {"k": high})
+    assert r.status == 201 and r.headers["x-machdb-served-by"] in to, r.describe()
+    g = c.nodes[1].get(doc_path("probes", high))
+    assert g.status == 200 and g.headers["x-machdb-served-by"] in to, g.describe()
+
+    # Every replica of each shard holds the same documents.
+    def agree(nodes, lo, hi):
+        digests = {n.node_id: range_digest(n, lo, hi) for n in nodes}
+        first = next(iter(digests.values()))
+        return first if first and all(d == first for d in digests.values()) else None
+    wait_until(lambda: agree(c.nodes, 1, at - 1), 20, "shard 1 agrees on every node")
+    high_docs = wait_until(lambda: agree(c.nodes[2:], at, 1000), 20, "the moved shard agrees on its nodes")
+
+    # Counts and queries through a node holding only shard 1 span both shards.
+    low_docs = range_digest(c.nodes[2], 1, at - 1)
+    expected = {}
+    for (name, _), _v in list(low_docs.items()) + list(high_docs.items()):
+        expected[name] = expected.get(name, 0) + 1
+    r = c.nodes[0].get("/v1/collections", headers=LOCAL_READ)
+    assert r.status == 200, r.describe()
+    assert {x["name"]: x["count"] for x in r.json()["collections"]} == expected, r.describe()
+    items = c.nodes[1].query_all("items", limit=37)
+    assert sorted(d["id"] for d in items) == sorted(i for (name, i) in expected_ids(low_docs, high_docs) if name == "items")
+    r = c.nodes[0].get("/v1/collections/items", headers=LOCAL_READ)
+    assert r.status == 200 and r.json()["count"] == expected["items"], r.describe()
+
+    # A backup asked of a node without the moved shard comes from one holding every shard.
+    b = c.nodes[0].get("/admin/v1/backup", headers={"Authorization": f"Bearer {c.admin_token}"})
+    assert b.status == 307 and b.headers["location"].rsplit("/admin", 1)[0] in [n.url for n in c.nodes[2:]], b.describe()
+
+    # Refusals.
+    assert_problem(move(c, entry, 1, to), 400, "invalid-request")
+    assert_problem(move(c, entry, at, ["n9"]), 400, "invalid-request")
+    assert_problem(move(c, entry, at, []), 400, "invalid-request")
+    assert_problem(move(c, entry, at, ["n3", "n3"]), 400, "invalid-request")
+    assert_problem(move(c, entry, 7, to), 404, "not-found")
+    print(f"acknowledged increments {total}, inserts {len(record['inserted'])}, writer of {at}: {moved['leader']}")
+
+
+def expected_ids(low, high):
+    return list(low) + list(high)
