@@ -94,7 +94,7 @@ extension TopologyController {
     func shardEntries(primary: ShardEntry?, previous: [ShardEntry]) -> [ShardEntry] {
         let table = store.shardTable
         let reported = reports.all
-        var entries: [Int: ShardEntry] = [:]
+        var local: [ShardEntry] = []
         for descriptor in table.sorted where descriptor.isInitialized {
             var entry: ShardEntry
             if descriptor.id == 1, let primary {
@@ -106,7 +106,7 @@ extension TopologyController {
                                    voters: members.filter(\.isVoter).map(\.id).sorted(),
                                    learners: members.filter(\.isLearner).map(\.id).sorted())
                 if let report = reported[descriptor.id], status?.isLeader != true, report.shard.version >= descriptor.version {
-                    entry = report.entry
+                    entry = report.entry  // its leader knows the group better than a follower here
                 }
             }
             if entry.version < descriptor.version || descriptor.id == 1 || entry.firstBucket == 0 {
@@ -114,36 +114,18 @@ extension TopologyController {
                 entry.lastBucket = descriptor.lastBucket
                 entry.version = descriptor.version
             }
-            entries[descriptor.id] = entry
+            local.append(entry)
         }
-        for (id, report) in reported where entries[id] == nil && id != 1 { entries[id] = report.entry }
-        for entry in previous where entries[entry.id] == nil {
-            let range = entry.firstBucket...entry.lastBucket
-            if !entries.values.contains(where: { ($0.firstBucket...$0.lastBucket).overlaps(range) }) { entries[entry.id] = entry }
+        let requests = moveRequests.withLock { $0 }
+        let composed = ShardList.compose(local: local, reported: reported.values.map(\.entry), previous: previous, requests: requests)
+        for id in composed.cancelled {
+            logger.warning("a split cancelled a shard's move", metadata: ["shard": "\(id)"])
         }
-        var result = entries.values.sorted { $0.firstBucket < $1.firstBucket }
-        for i in result.indices where result[i].id != 1 {
-            let id = result[i].id, first = result[i].firstBucket
-            let before = previous.first { $0.id == id } ?? previous.first { $0.firstBucket <= first && first <= $0.lastBucket }
-            guard let before, let placement = before.placement else { continue }
-            if placement.version == result[i].version {
-                result[i].placement = placement
-            } else if !before.moving {
-                result[i].placement = ShardPlacement(nodes: placement.nodes, version: result[i].version)
-            } else {
-                logger.warning("a split cancelled a shard's move", metadata: ["shard": "\(id)", "to": "\(placement.nodes)"])
-            }
+        for id in composed.stale {
+            logger.warning("move request dropped: the shard split meanwhile", metadata: ["shard": "\(id)"])
+            _ = moveRequests.withLock { $0.removeValue(forKey: id) }
         }
-        for (id, wanted) in moveRequests.withLock({ $0 }) {
-            guard let i = result.firstIndex(where: { $0.id == id }) else { continue }
-            if result[i].version == wanted.version {
-                result[i].placement = wanted
-            } else {
-                logger.warning("move request dropped: the shard split meanwhile", metadata: ["shard": "\(id)"])
-                _ = moveRequests.withLock { $0.removeValue(forKey: id) }
-            }
-        }
-        return result
+        return composed.shards
     }
 
     /// Forgets the move requests the published map now carries.

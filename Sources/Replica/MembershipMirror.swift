@@ -45,6 +45,9 @@ enum MembershipMirror {
             have.autoPromote = false
             if wanted != have { return .updateAttributes(id, wanted) }
         }
+        // Nothing is removed before every target voter votes: the group never shrinks below
+        // its new quorum while a move is under way.
+        guard target.voters.allSatisfy(current.isVoter) else { return nil }
         for id in current.members.sorted() where id != leader && !target.isMember(id) {
             return .remove(id)
         }
@@ -59,5 +62,6 @@ enum MembershipMirror {
     /// to a target voter before it can be removed.
     static func handOff(from current: ConfState, to target: ConfState, leader: NodeID) -> Bool {
         !target.voters.isEmpty && !target.isVoter(leader) && current.voters.count > 1
+            && target.voters.allSatisfy(current.isVoter)
     }
 }

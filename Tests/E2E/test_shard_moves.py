@@ -7,7 +7,7 @@ import threading
 import time
 
 from helpers import (LOCAL_READ, assert_problem, bucket_of, cluster_view, doc_path, jdumps, wait_until)
-from test_sharding import COUNTERS, admin, counters_and_inserts, shards_of, split
+from test_sharding import COUNTERS, Ledger, admin, counters_and_inserts, shards_of, split
 
 
 def move(c, node, shard, to):
@@ -147,3 +147,61 @@ def test_a_shard_moves_to_nodes_of_its_own_under_load(cluster_factory):
 
 def expected_ids(low, high):
     return list(low) + list(high)
+
+
+def test_kill9_at_points_of_a_move_loses_nothing(cluster_factory):
+    """Snapshots are slowed (128 KiB/s) so that each move takes a while; at each of three moves a node is
+    killed with -9 right after the move is asked — the shard's Writer, a node the shard moves
+    to (catching up from a snapshot), the meta shard's leader — and restarted. Every move
+    completes, the nodes left behind drop the shard, nothing acknowledged is lost, and the
+    holders of each shard agree."""
+    c = cluster_factory(common_args=["--snapshot-rate", "131072"])
+    c.start(5)
+    entry = c.nodes[-1]
+    pad = "x" * 1500
+    for i in range(120):
+        assert entry.put_json(doc_path("pad", f"p{i}"), {"i": i, "pad": pad}).status in (200, 201)
+    r = split(c, entry, at=501)
+    assert r.status == 202, r.describe()
+    wait_until(lambda: (lambda s: len(s) == 2 and all(x.get("leader") for x in s.values()))(shards_of(cluster_view(entry))),
+               20, "two shards with Writers")
+    ledger = Ledger(c, "mv")
+    wait_until(lambda: len(ledger.acked) >= 30, 20, "writes before the first move")
+
+    def moved_with_a_kill(to, victim_of):
+        asked = next(n for n in c.nodes if n.is_running())
+        r = move(c, asked, 501, to)
+        assert r.status == 202, r.describe()
+        victim = c.node(victim_of())
+        victim.kill9()
+        time.sleep(1.5)
+        victim.restart(graceful=False)
+        return wait_moved(c, c.nodes[0] if c.nodes[0].is_running() else entry, 501, to, timeout=90)
+
+    def writer_of(shard):
+        return lambda: shards_of(cluster_view(entry))[shard]["leader"]
+
+    # 1. The shard's Writer dies as the move starts.
+    moved_with_a_kill(["n3", "n4", "n5"], writer_of(501))
+    # 2. A node the shard moves to dies while it catches up.
+    moved_with_a_kill(["n1", "n2", "n4"], lambda: "n1")
+    # 3. The meta shard's leader (which writes the placement into the map) dies.
+    moved_with_a_kill(["n2", "n3", "n5"], writer_of(1))
+    ledger.finish()
+
+    wait_until(lambda: all((501 in held_shards(n)) == (n.node_id in ("n2", "n3", "n5")) for n in c.nodes), 30,
+               "only n2, n3 and n5 hold shard 501")
+    for doc_id in sorted(ledger.acked):
+        r = wait_until(lambda: (lambda r: r if r.status != 503 else None)(
+            c.nodes[0].get(doc_path("ledger", doc_id) + "?consistency=strong")), 10, "a read")
+        assert r.status == 200, f"acknowledged {doc_id} lost: {r.describe()}"
+
+    def agree(nodes, lo, hi):
+        digests = [range_digest(n, lo, hi) for n in nodes]
+        return digests[0] if digests[0] and all(d == digests[0] for d in digests) else None
+    low = wait_until(lambda: agree(c.nodes, 1, 500), 30, "shard 1 agrees on every node")
+    high = wait_until(lambda: agree([c.node(i) for i in ("n2", "n3", "n5")], 501, 1000), 30, "shard 501 agrees on its nodes")
+    present = {i for (name, i) in list(low) + list(high) if name == "ledger"}
+    assert ledger.acked <= present
+    assert present - ledger.acked <= ledger.unknown, "a write that certainly failed is present"
+    print(f"acknowledged {len(ledger.acked)}, unknown {len(ledger.unknown)}")

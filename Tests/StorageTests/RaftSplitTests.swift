@@ -76,6 +76,30 @@ final class RaftSplitTests: RaftStoreTestCase {
         XCTAssertThrowsError(try store.openGroup(shard: 600))
     }
 
+    /// A shard moved away: its group, log and documents go; the other group's stay, counts
+    /// are recomputed, and a restart does not find it again.
+    func testDroppingAGroupDeletesItsRangeOnly() throws {
+        var (store, raft) = try openRaft()
+        let low = id(in: 1...499), high = id(in: 500...1000)
+        try persist(raft, [writeEntry(2, term: 2, put("c", low, "1"), put("c", high, "2"), put("d", high, "3"))], term: 2)
+        try persist(raft, [commandEntry(3, term: 2, .split(newShard: 500, at: 500, expectedVersion: 1))], term: 2)
+        let group = try store.openGroup(shard: 500)
+        try persist(group, [noop(4, term: 3), writeEntry(5, term: 3, put("e", high, "4"))], term: 3)
+        XCTAssertThrowsError(try store.dropGroup(shard: 1), "the meta shard is never dropped")
+        try store.dropGroup(shard: 500)
+        XCTAssertEqual(store.shardTable.sorted, [ShardDescriptor(id: 1, firstBucket: 1, lastBucket: 499, version: 2)])
+        XCTAssertNil(try store.document(collection: "c", id: high))
+        XCTAssertNil(try store.document(collection: "e", id: high))
+        XCTAssertEqual(try store.document(collection: "c", id: low)?.rev, 1)
+        XCTAssertEqual(try store.collections().map(\.name), ["c"])
+        XCTAssertEqual(store.statistics.documentCount, 1)
+        XCTAssertEqual(store.appliedIndex(shard: 500), 0)
+        (store, raft) = try reopen(store)
+        XCTAssertEqual(try store.storedGroups(), [])
+        XCTAssertEqual(try store.collections().map(\.count), [1])
+        XCTAssertEqual(try raft.lastIndex(), 3, "shard 1's log is intact")
+    }
+
     /// Collection settings documents sit in bucket 1, which shard 1 (held by every node)
     /// never gives away.
     func testCollectionSettingsArePinnedToBucketOne() {
