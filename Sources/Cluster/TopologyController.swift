@@ -96,7 +96,10 @@ public final class TopologyController: Sendable {
         let observations = observe(status, map: stored)
         let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
         var map = plan.map
-        let shards = shardEntries(primary: map.shards.first, previous: stored.shards)
+        let (shards, replaced) = ShardList.repaired(shardEntries(primary: map.shards.first, previous: stored.shards), nodes: map.nodes)
+        for (shard, lost, by) in replaced {
+            logger.warning("a moved shard lost a node: another takes its place", metadata: ["shard": "\(shard)", "lost": "\(lost)", "by": "\(by)"])
+        }
         if shards != map.shards {
             map.shards = shards
             if map.version == stored.version { map.version += 1 }

@@ -48,3 +48,33 @@ public enum ShardList {
         return (result, cancelled, stale)
     }
 }
+
+extension ShardList {
+    /// Per-shard failure and departure rules: a moved shard whose placement names a node that
+    /// is leaving or left the map (removed after `--remove-after` down, as the planner does
+    /// with a dead node; a node merely failed may come back, and copying a shard is not free)
+    /// gets an active node outside the placement instead —
+    /// the one holding the fewest placed shards, then the oldest — so the shard's leader walks
+    /// its group back to full strength (add, catch up, promote, remove the lost one). A
+    /// placement with no replacement available keeps its node. Returns the shards and the
+    /// replacements made (shard, lost node, new node).
+    public static func repaired(_ shards: [ShardEntry], nodes: [MapNode])
+        -> (shards: [ShardEntry], replaced: [(shard: Int, lost: String, by: String)]) {
+        var result = shards
+        var replaced: [(shard: Int, lost: String, by: String)] = []
+        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        func placedCount(_ id: String) -> Int { result.count { $0.placement?.nodes.contains(id) == true } }
+        for i in result.indices {
+            guard var placement = result[i].placement else { continue }
+            for lost in placement.nodes where byID[lost] == nil || byID[lost]?.state == .leaving {
+                let candidates = nodes.filter { $0.state == .active && !placement.nodes.contains($0.id) }
+                    .sorted { (placedCount($0.id), $0.joinOrder) < (placedCount($1.id), $1.joinOrder) }
+                guard let by = candidates.first else { continue }
+                placement = ShardPlacement(nodes: placement.nodes.filter { $0 != lost } + [by.id], version: placement.version)
+                result[i].placement = placement
+                replaced.append((result[i].id, lost, by.id))
+            }
+        }
+        return (result, replaced)
+    }
+}

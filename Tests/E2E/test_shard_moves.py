@@ -205,3 +205,41 @@ def test_kill9_at_points_of_a_move_loses_nothing(cluster_factory):
     assert ledger.acked <= present
     assert present - ledger.acked <= ledger.unknown, "a write that certainly failed is present"
     print(f"acknowledged {len(ledger.acked)}, unknown {len(ledger.unknown)}")
+
+
+def test_a_moved_shard_replaces_a_node_that_failed(cluster_factory):
+    """A node of a moved shard dies for good: once the planner removes it (--remove-after), the
+    shard's placement takes another active node, whose replica catches up; the shard is back
+    to three voters that answer, and nothing acknowledged is lost."""
+    c = cluster_factory(common_args=["--failure-timeout", "1000", "--remove-after", "3000"])
+    c.start(5)
+    entry = c.nodes[-1]
+    assert split(c, entry, at=501).status == 202
+    wait_until(lambda: (lambda s: len(s) == 2 and all(x.get("leader") for x in s.values()))(shards_of(cluster_view(entry))),
+               20, "two shards with Writers")
+    assert move(c, entry, 501, ["n2", "n3", "n4"]).status == 202
+    wait_moved(c, entry, 501, ["n2", "n3", "n4"])
+    ledger = Ledger(c, "rf")
+    wait_until(lambda: len(ledger.acked) >= 30, 20, "writes before the failure")
+    c.node("n3").kill9()
+
+    def repaired():
+        s = shards_of(cluster_view(entry)).get(501)
+        nodes = (s or {}).get("placement", {}).get("nodes", [])
+        if "n3" in nodes or len(nodes) != 3 or s.get("moving") or sorted(s["voters"]) != nodes:
+            return None
+        return s
+    s = wait_until(repaired, 60, "shard 501 placed on three live nodes", interval=0.3)
+    time.sleep(1)
+    ledger.finish()
+    holders = [c.node(i) for i in s["placement"]["nodes"]]
+    assert all(501 in held_shards(n) for n in holders)
+    for doc_id in sorted(ledger.acked):
+        r = c.nodes[0].get(doc_path("ledger", doc_id) + "?consistency=strong")
+        assert r.status == 200, f"acknowledged {doc_id} lost: {r.describe()}"
+
+    def agree():
+        digests = [range_digest(n, 501, 1000) for n in holders]
+        return digests[0] if all(d == digests[0] for d in digests) else None
+    wait_until(agree, 30, "the shard's holders agree")
+    print(f"placement now {s['placement']['nodes']}, Writer {s['leader']}; acknowledged {len(ledger.acked)}")

@@ -65,4 +65,34 @@ final class ShardListTests: XCTestCase {
         let out = ShardList.compose(local: [newer], reported: [child], previous: [old], requests: [:])
         XCTAssertEqual(out.shards.map { [$0.firstBucket, $0.lastBucket] }, [[500, 749], [750, 1000]])
     }
+
+    func node(_ id: String, _ state: NodeState, order: UInt64) -> MapNode {
+        MapNode(id: id, url: "http://\(id)", level: 1, roles: [], state: state, joinOrder: order, primaryLoadManager: false)
+    }
+
+    /// Figure 7 on 8 nodes: shard 500 lives on n5..n8; n5 was removed (down too long), n7
+    /// leaves, n6 merely failed (it may come back: kept).
+    func testARemovedOrLeavingPlacedNodeIsReplacedByTheLeastLoadedActiveNode() {
+        let nodes = [node("n1", .active, order: 1), node("n2", .active, order: 2), node("n3", .active, order: 3),
+                     node("n4", .active, order: 4), node("n6", .failed, order: 6),
+                     node("n7", .leaving, order: 7), node("n8", .active, order: 8)]
+        let shards = [entry(1, 1, 499, version: 2),
+                      entry(500, 500, 749, version: 3, voters: ["n5", "n6", "n7", "n8"],
+                            placement: ShardPlacement(nodes: ["n5", "n6", "n7", "n8"], version: 3)),
+                      entry(750, 750, 1000, version: 3, voters: ["n1", "n2", "n3"],
+                            placement: ShardPlacement(nodes: ["n1", "n2", "n3"], version: 3))]
+        let out = ShardList.repaired(shards, nodes: nodes)
+        XCTAssertEqual(out.shards[1].placement?.nodes, ["n4", "n6", "n8", "n1"].sorted(), "n4 holds no placed shard; then n1 (oldest)")
+        XCTAssertEqual(out.replaced.map(\.lost), ["n5", "n7"])
+        XCTAssertEqual(out.shards[1].placement?.version, 3)
+        XCTAssertTrue(out.shards[1].moving)
+        XCTAssertEqual(out.shards[2].placement, shards[2].placement, "an intact placement stays")
+        XCTAssertNil(out.shards[0].placement)
+        // Nobody to take over: the placement keeps its node.
+        let few = [node("n1", .active, order: 1), node("n2", .leaving, order: 2)]
+        let kept = ShardList.repaired([entry(500, 500, 1000, version: 2, placement: ShardPlacement(nodes: ["n1", "n2"], version: 2))],
+                                      nodes: few)
+        XCTAssertEqual(kept.shards[0].placement?.nodes, ["n1", "n2"])
+        XCTAssertTrue(kept.replaced.isEmpty)
+    }
 }
