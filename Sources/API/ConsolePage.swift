@@ -49,7 +49,7 @@ enum ConsolePage {
     <h3>Shards</h3>
     <div class="scroll"><table id="shards-table"><thead><tr>
       <th scope="col">shard</th><th scope="col">buckets</th><th scope="col">Writer</th><th scope="col">voters</th>
-      <th scope="col">learners</th><th scope="col">term</th><th scope="col">commit index</th>
+      <th scope="col">learners</th><th scope="col">placement</th><th scope="col">term</th><th scope="col">commit index</th>
     </tr></thead><tbody></tbody></table></div>
   </section>
   <section class="card" aria-labelledby="transfers-title">

@@ -287,8 +287,15 @@ enum ConsoleScript {
       el('th', { scope: 'row', text: String(s.id) }),
       el('td', { text: (s.buckets ? s.buckets[0] + '–' + s.buckets[1] : '–') + ' (' + (s.buckets ? int(s.buckets[1] - s.buckets[0] + 1) : '?') + ' buckets)' }),
       el('td', { text: s.writer || s.leader || 'none' }), el('td', { text: (s.voters || []).join(', ') || '–' }),
-      el('td', { text: (s.learners || []).join(', ') || 'none' }), el('td', { text: s.term == null ? '–' : int(s.term) }),
+      el('td', { text: (s.learners || []).join(', ') || 'none' }),
+      el('td', { text: placement(s) }), el('td', { text: s.term == null ? '–' : int(s.term) }),
       el('td', { text: s.commit_index == null ? '–' : int(s.commit_index) }))));
+  }
+
+  // Where a shard lives: every node, or the nodes it was moved to (and whether it is still on its way).
+  function placement(s) {
+    if (!s.placement) return 'every node';
+    return s.placement.nodes.join(', ') + (s.moving ? ' (moving)' : '');
   }
 
   function diagram(v, nodes) {
@@ -306,7 +313,8 @@ enum ConsoleScript {
       shards.forEach((s, i) => {
         const g = svg('g', { class: 'shard', 'data-shard': s.id });
         g.append(svg('rect', { x: gap + i * sw, y: 6, width: sw - gap, height: 28, rx: 4 }));
-        g.append(svg('text', { x: gap + i * sw + 8, y: 24 }, 'shard ' + s.id + ': buckets ' + s.buckets[0] + '–' + s.buckets[1] + ', Writer ' + (s.writer || 'none')));
+        g.append(svg('text', { x: gap + i * sw + 8, y: 24 }, 'shard ' + s.id + ': buckets ' + s.buckets[0] + '–' + s.buckets[1] + ', Writer ' + (s.writer || 'none')
+          + (s.placement ? ', on ' + placement(s) : '')));
         root.append(g);
       });
     }

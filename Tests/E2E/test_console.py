@@ -377,3 +377,27 @@ def test_snapshot_transfer_shows_a_progress_bar(cluster_factory, browser):
     assert browser.text("status") == "attention"
     browser.shot("console-removed-node")
     browser.assert_same_origin(leader.url, n3.url)
+
+
+def test_a_moved_shard_shows_where_it_lives(cluster_factory, browser):
+    """Split, then move the new shard to three of four nodes: the shards table and the diagram
+    say where it lives, live, and that it is no longer moving."""
+    c = cluster_factory()
+    c.start(4)
+    entry = c.nodes[-1]
+    auth = {"Authorization": f"Bearer {c.admin_token}", "Content-Type": "application/json"}
+    assert entry.request("POST", "/admin/v1/shards/1/split", b'{"at": 501}', auth).status == 202
+    sign_in(browser, entry, c.admin_token)
+    wait_until(lambda: browser.js("return document.querySelectorAll('#shards-table tbody tr').length") == 2, 20,
+               "two shards on the page")
+    assert "every node" in browser.text("shards-table")
+    r = entry.request("POST", "/admin/v1/shards/501/move", b'{"to": ["n2", "n3", "n4"]}', auth)
+    assert r.status == 202, r.describe()
+
+    def row():
+        return browser.js("const r = document.querySelector('#shards-table tr[data-shard=\"501\"]'); return r && r.textContent")
+    wait_until(lambda: "n2, n3, n4" in (row() or "") and "moving" not in row(), 30,
+               f"shard 501 placed on n2, n3, n4 (row: {row()!r})", interval=0.3)
+    label = browser.js("return document.querySelector('svg g.shard[data-shard=\"501\"] text').textContent")
+    assert "on n2, n3, n4" in label, label
+    browser.shot("console-moved-shard")
