@@ -45,10 +45,10 @@ def request(port, method, path, body=None, timeout=10):
         conn.close()
 
 
-def start_cluster(binary, base, port0):
+def start_cluster(binary, base, port0, count=3):
     shutil.rmtree(base, ignore_errors=True)
     procs = []
-    for k in range(1, 4):
+    for k in range(1, count + 1):
         port = port0 + k - 1
         d = base / f"n{k}"
         d.mkdir(parents=True)
@@ -68,7 +68,7 @@ def start_cluster(binary, base, port0):
         try:
             m = json.loads(request(port0, "GET", "/admin/v1/cluster")[1])
             voters = [n for n in m["nodes"] if n.get("raft_state") in ("leader", "follower")]
-            if len(voters) == 3 and m.get("stage") == "Mach III":
+            if len(voters) == min(count, 5) and m.get("stage_number") == count:
                 entry = next(n["url"] for n in m["nodes"] if n.get("primary_load_manager"))
                 return procs, int(entry.rsplit(":", 1)[1])
         except (OSError, ValueError, KeyError, StopIteration):

@@ -1,8 +1,10 @@
+import Foundation
 import Logging
 import PeerTransport
 import RaftCore
 import Sharding
 import Storage
+import Sync
 import Synchronization
 
 /// The Raft groups one node holds, one `Replica` per shard (docs/ARCHITECTURE.md, "Shards"):
@@ -112,8 +114,14 @@ public final class ShardGroups: Sendable {
 
     /// Stops this node's replica of `shard` and deletes its data here (its range, log and
     /// row): the shard was moved to other nodes, whose group no longer counts this one.
+    ///
+    /// Writes this node forwarded through the replica and still waits for are answered first
+    /// (at most `dropDrainMilliseconds`): new writes already route by the map, and stopping
+    /// the replica would turn those answers into "outcome unknown".
     public func drop(shard: Int) {
         guard shard > 1, let replica = groups.withLock({ $0.removeValue(forKey: shard) }) else { return }
+        let deadline = monotonicNanoseconds() + Self.dropDrainMilliseconds * 1_000_000
+        while replica.calls.count > 0, monotonicNanoseconds() < deadline { usleep(5_000) }
         router.unregister(shard: shard)
         images.withLock { $0[shard] = nil }
         replica.shutdown()
@@ -124,6 +132,8 @@ public final class ShardGroups: Sendable {
             logger.error("cannot delete a dropped shard's data", metadata: ["shard": "\(shard)", "error": "\(error)"])
         }
     }
+
+    static let dropDrainMilliseconds: UInt64 = 5_000
 
     /// Stops every group but shard 1 (the supervisor stops that one last).
     public func shutdown() {
