@@ -1,9 +1,11 @@
 import Cluster
+import Foundation
 import JSON
 import MicroHTTPD
 import Replica
 import Sharding
 import Storage
+import Sync
 import Topology
 
 extension NodeService {
@@ -93,7 +95,7 @@ extension NodeService {
     // MARK: POST /admin/v1/shards/{id}/move
 
     /// Moves shard `shard` to the nodes `{"to": ["n4", "n5", "n6"]}`: the meta shard's leader
-    /// writes the placement into the cluster map (202 at once), then the shard's leader walks
+    /// writes the placement into the replicated cluster map (202 once it is there), then the shard's leader walks
     /// its group there one step at a time — add a learner, wait until it caught up, promote
     /// it, hand leadership to a placed node, remove an old member — and every node the shard
     /// left drops its replica (docs/ARCHITECTURE.md, "Moving a shard"). 400 for shard 1 (the
@@ -137,11 +139,25 @@ extension NodeService {
             return forward(request, to: url, responder)
         }
         let placement = ShardPlacement(nodes: nodes, version: entry.version)
-        cluster.topology?.requestMove(shard, to: placement)
+        guard let topology = cluster.topology else { throw Problem(.notInCluster, "no topology controller here") }
+        topology.requestMove(shard, to: placement)
         logger.info("moving a shard", metadata: ["shard": "\(shard)", "to": "\(placement.nodes)", "version": "\(entry.version)"])
-        responder.respond(ResponseBody.json(.object([
-            ("shard", .int(shard)), ("to", .array(placement.nodes.map(JSON.string))), ("version", .int(entry.version)),
-        ]), status: 202))
+        // Answered once the placement is in the replicated map (a move acknowledged is never
+        // lost with this node); the wait happens on a worker, not the I/O thread.
+        let maps = cluster.maps, path = request.path
+        try offload {
+            let deadline = monotonicNanoseconds() + 5_000_000_000
+            while monotonicNanoseconds() < deadline {
+                if maps.replicated?.shards.first(where: { $0.id == shard })?.placement == placement {
+                    return responder.respond(ResponseBody.json(.object([
+                        ("shard", .int(shard)), ("to", .array(placement.nodes.map(JSON.string))), ("version", .int(placement.version)),
+                    ]), status: 202))
+                }
+                usleep(10_000)
+            }
+            responder.respond(Problem(.noLeader, "the move was not written into the cluster map in time; look at the map, then retry")
+                .response(instance: path))
+        }
     }
 
     // MARK: POST /internal/v1/shards/{id}/report

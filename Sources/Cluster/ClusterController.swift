@@ -158,7 +158,12 @@ public final class ClusterController: Sendable {
     public func replica(shard: Int) -> Replica? { shardGroups.withLock { $0 }?.replica(shard: shard) }
 
     /// Stops and forgets this node's replica of `shard` (moved to other nodes).
-    func dropGroup(shard: Int) { shardGroups.withLock { $0 }?.drop(shard: shard) }
+    /// On its own thread: the drop waits for answers still due (see `ShardGroups.drop`), and
+    /// the topology thread must keep planning meanwhile.
+    func dropGroup(shard: Int) {
+        guard let groups = shardGroups.withLock({ $0 }) else { return }
+        Thread.detachNewThread { groups.drop(shard: shard) }
+    }
 
     /// Every group this node holds, shard 1 first.
     public var replicas: [Replica] { shardGroups.withLock { $0 }?.all ?? [] }

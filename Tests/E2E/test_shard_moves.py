@@ -55,12 +55,18 @@ def split_in_two(c, entry):
 
 
 def wait_moved(c, node, shard, to, timeout=60.0):
+    last = {}
+
     def ok():
         s = shards_of(cluster_view(node)).get(shard)
+        last["seen"] = s
         if not s or s.get("moving") or sorted(s["voters"]) != sorted(to) or s["learners"] or s.get("leader") not in to:
             return None
         return s
-    return wait_until(ok, timeout, f"shard {shard} on {to} only", interval=0.3)
+    try:
+        return wait_until(ok, timeout, f"shard {shard} on {to} only", interval=0.3)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last seen: {last.get('seen')}") from None
 
 
 def check_load(c, record, entry, at):
@@ -179,7 +185,8 @@ def test_kill9_at_points_of_a_move_loses_nothing(cluster_factory):
         return wait_moved(c, c.nodes[0] if c.nodes[0].is_running() else entry, 501, to, timeout=90)
 
     def writer_of(shard):
-        return lambda: shards_of(cluster_view(entry))[shard]["leader"]
+        return lambda: wait_until(lambda: shards_of(cluster_view(entry))[shard].get("leader"), 20, f"a Writer of shard {shard}",
+                                  interval=0.05)
 
     # 1. The shard's Writer dies as the move starts.
     moved_with_a_kill(["n3", "n4", "n5"], writer_of(501))
