@@ -174,7 +174,8 @@ extension NodeService {
                 continue
             }
             let candidates = map.nodes.filter { shard.holders.contains($0.id) && $0.state == .active && $0.id != configuration.nodeID }
-            let preferred = candidates.filter { $0.roles.contains(.replica) }.map(\.url)
+            var preferred = candidates.filter { $0.roles.contains(.replica) }.map(\.url)
+            if preferred.isEmpty { preferred = shardReaders(holders: shard.holders, writer: shard.writer, in: map).map(\.url) }
             guard let url = gateway.leastOutstanding(preferred) ?? (shard.writer.flatMap { map.node($0) }?.url) else {
                 throw Problem(.replicaUnavailable, "no node holding shard \(shard.id) is known; retry")
             }

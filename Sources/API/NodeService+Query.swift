@@ -150,8 +150,9 @@ extension NodeService {
         var targets: [QueryTarget] = []
         for shard in shards {
             let members = shard.holders
-            let replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
+            var replicas = map.nodes.filter { members.contains($0.id) && $0.state == .active && $0.roles.contains(.replica) }
                 .map(\.url)
+            if replicas.isEmpty { replicas = shardReaders(holders: members, writer: shard.writer, in: map).map(\.url) }
             let writer = shard.writer.flatMap { map.node($0) }?.url
             if let target = gateway.leastOutstanding(replicas) ?? writer {
                 targets.append(QueryTarget(shard: shard.id, url: target, buckets: shard.firstBucket...shard.lastBucket))

@@ -34,13 +34,30 @@ extension NodeService {
                 let turn = Int(readRotation.wrappingAdd(1, ordering: .relaxed).newValue % UInt(replicas.count))
                 return gateway.leastOutstanding(Array(replicas[turn...] + replicas[..<turn]))
             }
-            if let bucket, !holdsHere, let writer = shardEntry(bucket: bucket, in: map)?.writer, let url = map.node(writer)?.url,
-               url != ownURL {
-                return url  // no Read Replica holds the shard: its Writer serves (DESIGN §4's degraded rule)
+            if let bucket, let holders {
+                // A moved shard on nodes without the Read Replica role (Figure 7: the nodes an
+                // operator added for it): its voters other than its Writer serve its reads.
+                let writer = shardEntry(bucket: bucket, in: map)?.writer
+                let readers = shardReaders(holders: holders, writer: writer, in: map)
+                if holdsHere, readers.contains(where: { $0.id == me }) { return nil }
+                let urls = readers.filter { $0.id != me }.map(\.url)
+                if !urls.isEmpty {
+                    let turn = Int(readRotation.wrappingAdd(1, ordering: .relaxed).newValue % UInt(urls.count))
+                    return gateway.leastOutstanding(Array(urls[turn...] + urls[..<turn]))
+                }
+                if !holdsHere, let writer, let url = map.node(writer)?.url, url != ownURL {
+                    return url  // the shard's Writer alone holds it: it serves (DESIGN §4's degraded rule)
+                }
             }
         }
         if let leader = replica.status.leaderURL, leader != ownURL { return leader }
         return nil
+    }
+
+    /// The active nodes holding a shard, other than its Writer: who reads it when no node with
+    /// the Read Replica role does.
+    func shardReaders(holders: Set<String>, writer: String?, in map: ClusterMap) -> [MapNode] {
+        map.nodes.filter { $0.state == .active && holders.contains($0.id) && $0.id != writer }
     }
 
     /// The map's shard owning `bucket`.

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-from helpers import doc_path, wait_until
+from helpers import bucket_of, doc_path, wait_until
 from test_operator import SECRET, OperatorProcess
 
 TINY_POLICY = {
@@ -142,6 +142,12 @@ def test_read_heavy_load_at_max_replicas_splits_the_shard_through_the_operator(c
                 return shards
             shards = wait_until(split, 120, "two shards, the new one on the operator's nodes with its own Writer")
             assert shards[0]["leader"] in ("n1", "n2", "n3"), shards
+            # The new shard's own nodes serve it: writes at its Writer, reads at its other voters.
+            key = next(k for k in (f"f7-{i}" for i in range(5000)) if bucket_of(k) >= shards[1]["buckets"][0])
+            w = entry.put_json(doc_path("f7", key), {"k": key})
+            assert w.status == 201 and w.headers["x-machdb-served-by"] == shards[1]["leader"], w.describe()
+            g = entry.get(doc_path("f7", key))
+            assert g.status == 200 and g.headers["x-machdb-served-by"] in set(started) - {shards[1]["leader"]}, g.describe()
             recs = [r for r in recommendations(entry) if r.get("kind") == "split_shard"]
             body = recs[0]["body"] if "body" in recs[0] else recs[0]
             at = body["target"]["at"]
