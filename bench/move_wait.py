@@ -16,12 +16,11 @@ import http.client
 import json
 import os
 import statistics
-import shutil
 import threading
 import time
 from pathlib import Path
 
-from split_wait import ROOT, fnv_bucket, request, start_cluster
+from split_wait import ROOT, failed, latency, request, split_keys, start_cluster, start_writers, stop_all
 
 
 def shard(port, sid):
@@ -62,37 +61,10 @@ def one_run(args, run):
     assert request(entry, "POST", "/admin/v1/shards/501/move", json.dumps({"to": ["n3", "n4", "n5"]}).encode())[0] == 202
     wait(lambda: placed(entry, 501, ["n3", "n4", "n5"]))
 
-    moving = [k for k in (f"cart-{i}" for i in range(5000)) if fnv_bucket(k) >= 501][:400]
-    staying = [k for k in (f"cart-{i}" for i in range(5000)) if fnv_bucket(k) < 501][:400]
+    moving, staying = split_keys()
     samples, lock, stop = [], threading.Lock(), threading.Event()
     problems = []
-
-    def writer(n):
-        c = http.client.HTTPConnection("127.0.0.1", entry, timeout=30)
-        keys = moving if n % 2 == 0 else staying
-        i = n
-        while not stop.is_set():
-            key = keys[i % len(keys)]
-            i += args.threads
-            t0 = time.monotonic()
-            try:
-                c.request("PUT", f"/v1/collections/carts/docs/{key}", body=doc, headers={"Content-Type": "application/json"})
-                r = c.getresponse()
-                body = r.read()
-                status = r.status
-                if status not in (200, 201):
-                    with lock:
-                        problems.append((status, body[:300].decode(errors="replace"), round(time.monotonic() - t0, 3)))
-            except (OSError, http.client.HTTPException):
-                c.close()
-                c = http.client.HTTPConnection("127.0.0.1", entry, timeout=30)
-                status = 0
-            with lock:
-                samples.append((t0, time.monotonic() - t0, n % 2 == 0, status))
-
-    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(args.threads)]
-    for t in threads:
-        t.start()
+    threads = start_writers(entry, args.threads, moving, staying, doc, samples, lock, stop, problems)
     time.sleep(args.before)
     sent = time.monotonic()
     status, body = request(entry, "POST", "/admin/v1/shards/501/move", json.dumps({"to": ["n1", "n2", "n3"]}).encode())
@@ -101,27 +73,12 @@ def one_run(args, run):
     done = time.monotonic()
     time.sleep(args.after)
     stop.set()
-    for t in threads:
-        t.join(35)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(30)
-    shutil.rmtree(base, ignore_errors=True)
-
-    def pick(lo, hi, flag):
-        return sorted(s for t0, s, m, st in samples if lo <= t0 < hi and m == flag)
-
-    def pct(values, q):
-        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2) if values else None
-
+    stop_all(threads, procs, base)
     out = {"run": run, "threads": args.threads, "docs": args.docs, "move_ms": round((done - sent) * 1000, 1),
-           "failed_writes": sum(1 for *_, st in samples if st not in (200, 201)), "failures": problems[:3]}
+           "failed_writes": failed(samples), "failures": problems[:3]}
     for name, (lo, hi) in (("during", (sent, done)), ("before", (sent - args.before + 1.0, sent))):
         for label, flag in (("moving", True), ("staying", False)):
-            v = pick(lo, hi, flag)
-            out[f"{name}_{label}"] = {"writes": len(v), "p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99),
-                                      "max_ms": round(v[-1] * 1000, 2) if v else None}
+            out[f"{name}_{label}"] = latency(samples, lo, hi, flag)
     print(json.dumps(out), flush=True)
     return out
 

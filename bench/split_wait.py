@@ -77,6 +77,69 @@ def start_cluster(binary, base, port0, count=3):
     raise SystemExit("cluster did not form")
 
 
+def split_keys(count=400):
+    """Cart ids on each side of bucket 501: (moving range, staying range)."""
+    keys = [f"cart-{i}" for i in range(5000)]
+    return [k for k in keys if fnv_bucket(k) >= 501][:count], [k for k in keys if fnv_bucket(k) < 501][:count]
+
+
+def start_writers(port, threads, moving, staying, doc, samples, lock, stop, problems=None):
+    """Closed-loop writers at `port`, even ones to `moving` keys, odd ones to `staying`; each
+    write appends (start, seconds, moving?, status) to `samples`, and a failure's status and
+    body to `problems` when given."""
+    def writer(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        keys = moving if n % 2 == 0 else staying
+        i = n
+        while not stop.is_set():
+            key = keys[i % len(keys)]
+            i += threads
+            t0 = time.monotonic()
+            try:
+                conn.request("PUT", f"/v1/collections/carts/docs/{key}", body=doc,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                body = r.read()
+                status = r.status
+                if status not in (200, 201) and problems is not None:
+                    with lock:
+                        problems.append((status, body[:300].decode(errors="replace"), round(time.monotonic() - t0, 3)))
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = 0
+            with lock:
+                samples.append((t0, time.monotonic() - t0, n % 2 == 0, status))
+
+    workers = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(threads)]
+    for t in workers:
+        t.start()
+    return workers
+
+
+def stop_all(workers, procs, base):
+    for t in workers:
+        t.join(35)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(30)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def latency(samples, lo, hi, moving):
+    """Writes that started in [lo, hi) to one range: count, p50, p99, max (ms)."""
+    v = sorted(s for t0, s, m, st in samples if lo <= t0 < hi and m == moving)
+
+    def pct(q):
+        return round(v[min(len(v) - 1, int(q * len(v)))] * 1000, 2) if v else None
+    return {"writes": len(v), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": round(v[-1] * 1000, 2) if v else None}
+
+
+def failed(samples):
+    return sum(1 for *_, st in samples if st not in (200, 201))
+
+
 def two_shards(port):
     m = json.loads(request(port, "GET", "/admin/v1/cluster")[1])
     leaders = [s.get("leader") for s in m["shards"]]
@@ -87,36 +150,11 @@ def one_run(args, run):
     base = Path(args.workdir) / f"run{run}"
     procs, entry = start_cluster(args.bin, base, args.port)
     doc = json.dumps({"customer": "x" * 900, "items": [{"sku": "a", "qty": 1}]})
-    moving = [k for k in (f"cart-{i}" for i in range(5000)) if fnv_bucket(k) >= 501][:400]
-    staying = [k for k in (f"cart-{i}" for i in range(5000)) if fnv_bucket(k) < 501][:400]
+    moving, staying = split_keys()
     samples = []  # (start, seconds, moving, status)
     lock = threading.Lock()
     stop = threading.Event()
-
-    def writer(n):
-        conn = http.client.HTTPConnection("127.0.0.1", entry, timeout=30)
-        keys = moving if n % 2 == 0 else staying
-        i = n
-        while not stop.is_set():
-            key = keys[i % len(keys)]
-            i += args.threads
-            t0 = time.monotonic()
-            try:
-                conn.request("PUT", f"/v1/collections/carts/docs/{key}", body=doc,
-                             headers={"Content-Type": "application/json"})
-                r = conn.getresponse()
-                r.read()
-                status = r.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", entry, timeout=30)
-                status = 0
-            with lock:
-                samples.append((t0, time.monotonic() - t0, n % 2 == 0, status))
-
-    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(args.threads)]
-    for t in threads:
-        t.start()
+    threads = start_writers(entry, args.threads, moving, staying, doc, samples, lock, stop)
     time.sleep(args.before)
     split_sent = time.monotonic()
     status, body = request(entry, "POST", "/admin/v1/shards/1/split", json.dumps({"at": 501}).encode(), timeout=30)
@@ -127,31 +165,17 @@ def one_run(args, run):
     split_ready = time.monotonic()
     time.sleep(args.after)
     stop.set()
-    for t in threads:
-        t.join(35)
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        p.wait(30)
-    shutil.rmtree(base, ignore_errors=True)
-
-    def pick(lo, hi, moving_range):
-        return sorted(s for t0, s, m, st in samples if lo <= t0 < hi and m == moving_range)
-
-    def pct(values, q):
-        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2) if values else None
+    stop_all(threads, procs, base)
 
     window = (split_sent, split_ready + 1.0)
     before = (split_sent - args.before + 1.0, split_sent)
     out = {"run": run, "threads": args.threads,
            "split_answered_ms": round((split_answered - split_sent) * 1000, 1),
            "new_shard_leader_ms": round((split_ready - split_sent) * 1000, 1),
-           "failed_writes": sum(1 for *_, st in samples if st not in (200, 201))}
+           "failed_writes": failed(samples)}
     for name, (lo, hi) in (("during", window), ("before", before)):
         for label, flag in (("moving", True), ("staying", False)):
-            v = pick(lo, hi, flag)
-            out[f"{name}_{label}"] = {"writes": len(v), "p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99),
-                                      "max_ms": round(v[-1] * 1000, 2) if v else None}
+            out[f"{name}_{label}"] = latency(samples, lo, hi, flag)
     print(json.dumps(out), flush=True)
     return out, samples, window
 

@@ -62,10 +62,11 @@ extension NodeService {
     /// order (one part when the node is standalone or every operation is in one shard).
     private func shardParts(_ operations: [WriteOperation]) -> [[Int]] {
         guard cluster.replica != nil else { return [Array(operations.indices)] }
+        let table = store.shardTable  // read once, not per operation
         var order: [Int] = []
         var parts: [Int: [Int]] = [:]
         for (position, operation) in operations.enumerated() {
-            let shard = shardID(bucket: Bucket.of(operation.id))
+            let shard = shardID(bucket: Bucket.of(operation.id), table: table)
             if parts[shard] == nil { order.append(shard) }
             parts[shard, default: []].append(position)
         }

@@ -122,8 +122,8 @@ extension NodeService {
 
     /// The shard owning `bucket`: as this node applied the ranges, else (a shard held
     /// elsewhere) as the replicated map lists it; 1 when neither knows.
-    func shardID(bucket: Int) -> Int {
-        if let shard = store.shardTable.shard(for: bucket) { return shard.id }
+    func shardID(bucket: Int, table: ShardTable? = nil) -> Int {
+        if let shard = (table ?? store.shardTable).shard(for: bucket) { return shard.id }
         return cluster.maps.replicated.flatMap { shardEntry(bucket: bucket, in: $0)?.id } ?? 1
     }
 

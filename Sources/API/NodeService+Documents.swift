@@ -178,9 +178,10 @@ extension NodeService {
         }
         // A shard this node holds no replica of (moved to other nodes, or its data not
         // received yet): to its Writer as the map names it.
-        let owner = owner ?? (self.replica(for: command) == nil ? mapOwner(for: command) : nil)
+        let local = owner == nil ? self.replica(for: command) : nil
+        let owner = owner ?? (local == nil ? mapOwner(for: command) : nil)
         // Sent to another node's shard: through shard 1's group (its registry waits for the reply).
-        guard let replica = owner == nil ? self.replica(for: command) : cluster.replica else {
+        guard let replica = owner == nil ? local : cluster.replica else {
             // This node holds no group for the bucket yet (it joined after a split and waits
             // for the shard's snapshot): like a leaderless wait.
             if !again(after: 50) { noLeader() }

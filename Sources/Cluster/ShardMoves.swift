@@ -67,7 +67,6 @@ final class ShardReports: Sendable {
     }
 
     var all: [Int: ShardReport] { state.withLock { $0 } }
-    var count: Int { state.withLock { $0.count } }
 }
 
 extension TopologyController {
