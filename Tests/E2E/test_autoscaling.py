@@ -121,9 +121,14 @@ def test_read_heavy_load_at_max_replicas_splits_the_shard_through_the_operator(c
         for t in threads:
             t.start()
         try:
-            decisions = wait_until(
-                lambda: [d for d in operator.decisions() if d.get("kind") == "split_shard"] or None,
-                90, "the operator to receive a split_shard")
+            # The operator logs "splitting", then one "started" per node as each starts:
+            # wait for the three, or for any decision that is neither.
+            def split_decisions():
+                ds = [d for d in operator.decisions() if d.get("kind") == "split_shard"]
+                done = len([d for d in ds if d.get("action") == "started"]) >= 3 or any(
+                    d.get("action") not in ("splitting", "started") for d in ds)
+                return ds if done else None
+            decisions = wait_until(split_decisions, 90, "the operator to start three nodes for a split_shard")
             assert [d for d in decisions if d.get("action") == "splitting"], decisions
             started = sorted(d["node"] for d in decisions if d.get("action") == "started")
             assert started == ["auto1", "auto2", "auto3"], decisions
