@@ -31,7 +31,7 @@ let package = Package(
         // Layer 2: pure cores (no I/O, no clock, no global randomness).
         .target(name: "Sharding"),
         .target(name: "RaftCore"),
-        .target(name: "Topology", dependencies: ["JSON"]),
+        .target(name: "Topology", dependencies: ["JSON", "RaftCore"]),
         .target(name: "Scaling", dependencies: ["JSON"]),
 
         // Layer 3: node services.
@@ -44,7 +44,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Replica", dependencies: [
-            "RaftCore", "Storage", "PeerTransport", "Sync", "Sharding",
+            "RaftCore", "Storage", "PeerTransport", "Sync", "Sharding", "Topology",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The cluster supervisor: Raft mode and joins, the replicated cluster map, the topology

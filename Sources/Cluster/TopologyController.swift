@@ -98,7 +98,9 @@ public final class TopologyController: Sendable {
         var map = plan.map
         let (shards, replaced) = ShardList.repaired(shardEntries(primary: map.shards.first, previous: stored.shards), nodes: map.nodes)
         for (shard, lost, by) in replaced {
-            logger.warning("a moved shard lost a node: another takes its place", metadata: ["shard": "\(shard)", "lost": "\(lost)", "by": "\(by)"])
+            logger.warning(by == nil ? "a moved shard lost a node: no other can take its place, it lives on the rest"
+                                     : "a moved shard lost a node: another takes its place",
+                           metadata: ["shard": "\(shard)", "lost": "\(lost)", "by": "\(by ?? "-")"])
         }
         if shards != map.shards {
             map.shards = shards

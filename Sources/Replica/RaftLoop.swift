@@ -4,6 +4,7 @@ import PeerTransport
 import RaftCore
 import Storage
 import Sync
+import Topology
 import Synchronization
 
 /// The Raft thread's state: the core, its storage and every request waiting on the log.
@@ -420,8 +421,8 @@ final class RaftLoop {
         let current = node.confState, me = configuration.raftID
         let status = node.status
         let change = MembershipMirror.nextChange(from: current, to: target, leader: me) { id in
-            guard let match = status.progress[id]?.match else { return false }
-            return match + configuration.promotionLag >= status.lastIndex
+            guard let progress = status.progress[id] else { return false }
+            return progress.recentActive && progress.match + configuration.promotionLag >= status.lastIndex
         }
         if change == nil, MembershipMirror.handOff(from: current, to: target, leader: me) {
             if let next = current.voters.filter({ $0 != me && target.isVoter($0) })

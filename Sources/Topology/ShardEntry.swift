@@ -31,10 +31,11 @@ public struct ShardEntry: Sendable, Equatable {
     /// learners may still be catching up).
     public var holders: Set<String> { Set(voters + (placement == nil ? learners : [])) }
 
-    /// True while the shard's members are not yet exactly its placement.
+    /// True while the shard's members are not yet exactly its placement, all of them voters
+    /// (a placed node still a learner has not caught up: the move is not done).
     public var moving: Bool {
         guard let placement else { return false }
-        return Set(voters + learners) != Set(placement.nodes)
+        return Set(voters) != Set(placement.nodes) || !learners.isEmpty
     }
 
     /// The single shard of an unsharded cluster: id 1, buckets 1...1000, no members yet.

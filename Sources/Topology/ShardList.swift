@@ -55,13 +55,15 @@ extension ShardList {
     /// with a dead node; a node merely failed may come back, and copying a shard is not free)
     /// gets an active node outside the placement instead —
     /// the one holding the fewest placed shards, then the oldest — so the shard's leader walks
-    /// its group back to full strength (add, catch up, promote, remove the lost one). A
-    /// placement with no replacement available keeps its node. Returns the shards and the
-    /// replacements made (shard, lost node, new node).
+    /// its group back to full strength (add, catch up, promote, remove the lost one). With no
+    /// replacement available, a leaving node stays placed until it is gone from the map; then
+    /// the placement shrinks to the nodes left (else the move could never finish, and the
+    /// shard never split again). Returns the shards and the replacements made (shard, lost
+    /// node, new node or nil).
     public static func repaired(_ shards: [ShardEntry], nodes: [MapNode])
-        -> (shards: [ShardEntry], replaced: [(shard: Int, lost: String, by: String)]) {
+        -> (shards: [ShardEntry], replaced: [(shard: Int, lost: String, by: String?)]) {
         var result = shards
-        var replaced: [(shard: Int, lost: String, by: String)] = []
+        var replaced: [(shard: Int, lost: String, by: String?)] = []
         let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
         func placedCount(_ id: String) -> Int { result.count { $0.placement?.nodes.contains(id) == true } }
         for i in result.indices {
@@ -69,7 +71,15 @@ extension ShardList {
             for lost in placement.nodes where byID[lost] == nil || byID[lost]?.state == .leaving {
                 let candidates = nodes.filter { $0.state == .active && !placement.nodes.contains($0.id) }
                     .sorted { (placedCount($0.id), $0.joinOrder) < (placedCount($1.id), $1.joinOrder) }
-                guard let by = candidates.first else { continue }
+                guard let by = candidates.first else {
+                    // Gone from the map for good: the shard lives on the placed nodes left.
+                    if byID[lost] == nil, placement.nodes.count > 1 {
+                        placement = ShardPlacement(nodes: placement.nodes.filter { $0 != lost }, version: placement.version)
+                        result[i].placement = placement
+                        replaced.append((result[i].id, lost, nil))
+                    }
+                    continue
+                }
                 placement = ShardPlacement(nodes: placement.nodes.filter { $0 != lost } + [by.id], version: placement.version)
                 result[i].placement = placement
                 replaced.append((result[i].id, lost, by.id))

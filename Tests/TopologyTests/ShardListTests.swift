@@ -94,5 +94,10 @@ final class ShardListTests: XCTestCase {
                                       nodes: few)
         XCTAssertEqual(kept.shards[0].placement?.nodes, ["n1", "n2"])
         XCTAssertTrue(kept.replaced.isEmpty)
+        // Gone from the map with nobody to take over: the shard lives on the node left.
+        let shrunk = ShardList.repaired(kept.shards, nodes: [node("n1", .active, order: 1)])
+        XCTAssertEqual(shrunk.shards[0].placement?.nodes, ["n1"])
+        XCTAssertEqual(shrunk.replaced.map(\.lost), ["n2"])
+        XCTAssertNil(shrunk.replaced.first?.by)
     }
 }

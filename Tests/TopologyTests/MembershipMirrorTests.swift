@@ -1,5 +1,5 @@
 import RaftCore
-@testable import Replica
+import Topology
 import XCTest
 
 /// The pure part of a shard move (docs/ARCHITECTURE.md, "Moving a shard"): from a group's
@@ -93,5 +93,29 @@ final class MembershipMirrorTests: XCTestCase {
         // Once it caught up, the move completes from where it stopped.
         let (done, _, _) = walk(from: conf, to: target, leader: leader)
         XCTAssertEqual(done.voters, [4, 5, 6])
+    }
+
+    /// Old voters down during a move (found by `MultiShardTests.testRandomHistories`): the
+    /// dead leave first, and a live voter is never removed while that would leave the
+    /// group without a live majority.
+    func testAMoveRemovesDeadMembersFirstAndKeepsALiveMajority() {
+        var attributes: [NodeID: NodeAttributes] = [:]
+        for id in 1...8 as ClosedRange<NodeID> { attributes[id] = normal }
+        // Mid-move: old voters 1..5 (4 and 5 dead), placed 6..8 already voters.
+        let conf = ConfState(voters: [1, 2, 3, 4, 5, 6, 7, 8], learners: [], attributes: attributes)
+        let target = ConfState(voters: [6, 7, 8], learners: [], attributes: attributes)
+        let live: Set<NodeID> = [1, 2, 3, 6, 7, 8]
+        XCTAssertEqual(MembershipMirror.nextChange(from: conf, to: target, leader: 1, caughtUp: live.contains), .remove(4))
+        let noDeadRemovable = ConfState(voters: [1, 2, 3, 4, 5, 6, 7], learners: [], attributes: attributes)
+        let sevenTarget = ConfState(voters: [1, 6, 7], learners: [], attributes: attributes)
+        let change = MembershipMirror.nextChange(from: noDeadRemovable, to: sevenTarget, leader: 1,
+                                                 caughtUp: Set<NodeID>([1, 2, 3, 6]).contains)
+        XCTAssertEqual(change, .remove(4), "a dead member goes before any live one")
+        // Placed voters 2 and 3 down: neither live old voter may go (2 live of 4 voters).
+        let waiting = ConfState(voters: [1, 2, 3, 4, 5], learners: [], attributes: attributes)
+        let three = ConfState(voters: [1, 2, 3], learners: [], attributes: attributes)
+        XCTAssertNil(MembershipMirror.nextChange(from: waiting, to: three, leader: 1, caughtUp: Set<NodeID>([1, 4, 5]).contains))
+        XCTAssertEqual(MembershipMirror.nextChange(from: waiting, to: three, leader: 1, caughtUp: Set<NodeID>([1, 2, 4, 5]).contains),
+                       .remove(4), "with 2 back: 1, 2, 5 of 4 voters")
     }
 }
