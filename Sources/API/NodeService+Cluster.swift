@@ -242,7 +242,7 @@ extension NodeService {
         if let replica = cluster.replica, replica.status.isLeader,
            let existing = replica.status.members.first(where: { $0.id == id && $0.url != url }),
            let silence = existing.sinceContactMilliseconds,
-           silence < UInt64(cluster.configuration.topology.failureTimeoutMilliseconds) {
+           silence < UInt64(cluster.settings.failureTimeoutMilliseconds) {
             throw Problem(.nodeIDInUse, "node id \(id) belongs to a live member at \(existing.url); pick another --node-id")
         }
         let path = request.path

@@ -89,28 +89,6 @@ extension NodeService {
         ])
     }
 
-    /// `GET|PUT /admin/v1/scaling/policy`: PUT takes any subset of the fields (the rest keep
-    /// their current values); an unknown field or a bad value is a 400 and changes nothing.
-    func scalingPolicy(_ request: Request) throws(Problem) -> Response {
-        let scaling = try requireScaling()
-        guard request.method == "PUT" else { return ResponseBody.json(scaling.policy.json) }
-        let body = try jsonBody(request, limit: 16 << 10, depth: 4)
-        let policy: ScalingPolicy
-        do {
-            policy = try ScalingPolicy(json: body, defaults: scaling.policy)
-            try policy.validate()
-        } catch {
-            throw Problem(.invalidRequest, "\(error)")
-        }
-        do {
-            try scaling.setPolicy(policy)
-        } catch {
-            throw Problem(.storageError, "the policy could not be saved: \(error)")
-        }
-        logger.notice("scaling policy changed", metadata: ["policy": "\(policy.json.text)"])
-        return ResponseBody.json(policy.json)
-    }
-
     /// `GET /admin/v1/scaling/recommendations?limit=n`: newest first, with delivery state.
     func recommendations(_ request: Request) throws(Problem) -> Response {
         let scaling = try requireScaling()

@@ -120,7 +120,7 @@ extension NodeService {
         guard let map = cluster.maps.replicated, let entry = map.shards.first(where: { $0.id == shard }) else {
             throw Problem(.notFound, "no shard \(shard)")
         }
-        let maxVoters = cluster.configuration.topology.policy.maxVoters
+        let maxVoters = cluster.settings.maxVoters
         guard nodes.count <= maxVoters else {
             throw Problem(.invalidRequest, "a shard's group takes at most --max-voters (\(maxVoters)) nodes")
         }

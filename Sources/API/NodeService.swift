@@ -181,7 +181,10 @@ public final class NodeService: HTTPHandler {
             responder.respond(try scalingView())
         case .adminScalingPolicy:
             try authorizeAdmin(request)
-            responder.respond(try scalingPolicy(request))
+            try scalingPolicy(request, responder)
+        case .adminTopologySettings:
+            try authorizeAdmin(request)
+            try topologySettings(request, responder)
         case .adminScalingRecommendations:
             try authorizeAdmin(request)
             responder.respond(try recommendations(request))

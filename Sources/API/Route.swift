@@ -22,6 +22,7 @@ enum Route: Equatable {
     case clusterMap
     case adminNodeLeave(node: String)
     case adminScaling, adminScalingPolicy, adminScalingRecommendations, adminScalingHistory
+    case adminTopologySettings
     case console(ConsoleAsset)
 
     static func match(_ path: String) throws(Problem) -> Route {
@@ -53,6 +54,8 @@ enum Route: Equatable {
             if parts[2] == "cluster" { return .adminCluster }
             if parts[2] == "backup" { return .adminBackup }
             if parts[2] == "scaling" { return .adminScaling }
+        case 4 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "topology" && parts[3] == "settings":
+            return .adminTopologySettings
         case 4 where parts[0] == "admin" && parts[1] == "v1" && parts[2] == "scaling":
             if parts[3] == "policy" { return .adminScalingPolicy }
             if parts[3] == "recommendations" { return .adminScalingRecommendations }
@@ -103,7 +106,7 @@ enum Route: Equatable {
         switch self {
         case .healthz, .readyz, .metrics, .collections, .adminCluster, .adminBackup, .clusterMap, .adminScaling,
              .adminScalingRecommendations, .adminScalingHistory, .console: ["GET", "HEAD"]
-        case .adminScalingPolicy, .collection: ["GET", "HEAD", "PUT"]
+        case .adminScalingPolicy, .adminTopologySettings, .collection: ["GET", "HEAD", "PUT"]
         case .documents, .query, .bulk, .adminTransferLeader, .adminSplit, .adminMove, .clusterJoin, .adminNodeLeave,
              .shardReport: ["POST"]
         case .raftSnapshot, .raftStream: ["GET"]
@@ -123,7 +126,7 @@ enum Route: Equatable {
         case .healthz, .readyz, .metrics: .health
         case .console: .other
         case .adminCluster, .adminBackup, .adminTransferLeader, .adminSplit, .adminMove, .adminNodeLeave, .adminScaling, .adminScalingPolicy,
-             .adminScalingRecommendations, .adminScalingHistory: .admin
+             .adminScalingRecommendations, .adminScalingHistory, .adminTopologySettings: .admin
         case .raftStream, .raftSnapshot, .clusterJoin, .clusterMap, .shardReport: .internal
         case .collections: .read
         case .collection: method == "GET" || method == "HEAD" ? .read : .write

@@ -15,8 +15,10 @@ import Topology
 /// and each `replace_node` the topology planner records in the map, to the outbox that
 /// delivers them to the operator hook (DESIGN §7).
 ///
-/// The policy is this node's (`--scaling-policy FILE`, then `PUT /admin/v1/scaling/policy`,
-/// persisted in the data directory); measurements are the requests this node answered.
+/// The policy is the cluster's, from the replicated map (docs/ARCHITECTURE.md, "Cluster-wide
+/// settings"); a single node's own (`--scaling-policy FILE`, then `PUT
+/// /admin/v1/scaling/policy`, persisted in the data directory) seeds it when the cluster
+/// forms. Measurements are the requests this node answered.
 final class ScalingController: Sendable {
     struct Settings: Sendable {
         var nodeID: String
@@ -37,6 +39,10 @@ final class ScalingController: Sendable {
     let sender: HookSender?
     let logger: Logger
     private let policyState: Mutex<ScalingPolicy>
+    /// The map's policy document and its reading, decoded once per change.
+    private let clusterPolicy = Mutex<(document: JSON, policy: ScalingPolicy)?>(nil)
+    /// The policy the last tick evaluated with: a change restarts the conditions.
+    private let lastPolicy = Mutex<ScalingPolicy?>(nil)
     private let evaluation = Mutex<Evaluation?>(nil)
     private let engineState = Mutex(ScalingState())
     private let mapCursor: Mutex<UInt64>
@@ -58,6 +64,7 @@ final class ScalingController: Sendable {
         let stored = (try? String(contentsOfFile: settings.policyPath, encoding: .utf8))
             .flatMap { try? ScalingPolicy(json: JSON.parse($0), defaults: policy) }
         policyState = Mutex(stored ?? policy)
+        cluster.seed { $0.scalingPolicy = (stored ?? policy).json }
         let cursor = (try? String(contentsOfFile: settings.mapCursorPath, encoding: .utf8))
             .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
         mapCursor = Mutex(cursor)
@@ -80,13 +87,24 @@ final class ScalingController: Sendable {
         wake.withLock { wake.broadcast() }
     }
 
-    var policy: ScalingPolicy { policyState.withLock { $0 } }
+    /// The policy in force: the cluster's, else (a single node) this node's own.
+    var policy: ScalingPolicy {
+        let own = policyState.withLock { $0 }
+        guard let document = cluster.maps.replicated?.settings?.scalingPolicy else { return own }
+        return clusterPolicy.withLock { cached in
+            if let cached, cached.document == document { return cached.policy }
+            let read = (try? ScalingPolicy(json: document, defaults: ScalingPolicy())) ?? own
+            cached = (document, read)
+            return read
+        }
+    }
 
-    /// Replaces the policy (validated by the caller) and keeps it across restarts.
+    /// Replaces this node's own policy (validated by the caller; a single node's) and keeps
+    /// it across restarts; it seeds the cluster's when the cluster forms.
     func setPolicy(_ policy: ScalingPolicy) throws {
         try Data(policy.json.encoded()).write(to: URL(fileURLWithPath: settings.policyPath), options: .atomic)
         policyState.withLock { $0 = policy }
-        engineState.withLock { $0 = ScalingState() }  // new thresholds: conditions start over
+        cluster.seed { $0.scalingPolicy = policy.json }
     }
 
     var lastEvaluation: Evaluation? { evaluation.withLock { $0 } }
@@ -116,6 +134,10 @@ final class ScalingController: Sendable {
             logger.info("now evaluating the scaling policy (entry point); starting in cooldown")
         }
         let facts = clusterFacts()
+        let policy = self.policy
+        if lastPolicy.withLock({ last in defer { last = policy }; return last != nil && last != policy }) {
+            engineState.withLock { $0 = ScalingState() }  // new thresholds: conditions start over
+        }
         let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: measurement.now, facts: facts,
                                                   state: engineState.withLock { $0 }, policy: policy)
         engineState.withLock { $0 = result.state }
@@ -130,7 +152,7 @@ final class ScalingController: Sendable {
     /// What the policy needs to know about the cluster, from the map.
     func clusterFacts() -> ClusterFacts {
         guard cluster.replica != nil else {
-            return ClusterFacts(stage: 1, stageName: "Mach I", readReplicas: 0, maxReplicas: cluster.configuration.topology.policy.maxReplicas,
+            return ClusterFacts(stage: 1, stageName: "Mach I", readReplicas: 0, maxReplicas: cluster.settings.maxReplicas,
                                 leaderLevel: settings.level, anyReplicaLagging: false, removableNode: nil, joinURL: settings.url)
         }
         let map = cluster.maps.map
@@ -140,7 +162,7 @@ final class ScalingController: Sendable {
         let split = splitChoice(map)
         return ClusterFacts(
             stage: map.stage, stageName: map.stageName, readReplicas: replicas.count,
-            maxReplicas: cluster.configuration.topology.policy.maxReplicas, leaderLevel: writer?.level ?? settings.level,
+            maxReplicas: cluster.settings.maxReplicas, leaderLevel: writer?.level ?? settings.level,
             // A node with no role yet is catching up (or waiting for promotion).
             anyReplicaLagging: active.contains { $0.roles.isEmpty },
             removableNode: replicas.max { $0.joinOrder < $1.joinOrder }?.id,

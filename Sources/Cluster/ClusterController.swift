@@ -57,6 +57,19 @@ public final class ClusterController: Sendable {
     private let modeState = Mutex<Mode>(.standalone)
     /// The groups this node holds, once Raft started (docs/ARCHITECTURE.md, "Shards").
     private let shardGroups = Mutex<ShardGroups?>(nil)
+    /// What this node would seed a new cluster with: its flags and scaling policy.
+    private let seedState: Mutex<ClusterSettings>
+
+    /// The cluster-wide settings in force here (docs/ARCHITECTURE.md, "Cluster-wide settings"):
+    /// the map's, else — a single node, or a map the meta leader has not seeded yet — this
+    /// node's own.
+    public var settings: ClusterSettings { maps.replicated?.settings ?? seedState.withLock { $0 } }
+
+    /// This node's own settings, which seed the map when the cluster forms.
+    public var seedSettings: ClusterSettings { seedState.withLock { $0 } }
+
+    /// Replaces this node's own settings (a single node's `PUT`s, the scaling policy it loaded).
+    public func seed(_ update: (inout ClusterSettings) -> Void) { seedState.withLock { update(&$0) } }
 
     public init(configuration: ClusterConfiguration, store: Store, logger: Logger) throws {
         self.configuration = configuration
@@ -71,6 +84,10 @@ public final class ClusterController: Sendable {
                                   connectionsPerPeer: configuration.forwardConnectionsPerPeer,
                                   threads: configuration.forwardThreads)
         try configuration.topology.validate()
+        seedState = Mutex(ClusterSettings(
+            maxVoters: configuration.topology.policy.maxVoters, maxReplicas: configuration.topology.policy.maxReplicas,
+            failureTimeoutMilliseconds: configuration.topology.failureTimeoutMilliseconds,
+            removeAfterMilliseconds: configuration.topology.policy.removeAfterMilliseconds, scalingPolicy: .object([])))
         let settings = configuration.replica
         maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),
                        stored: store.clusterMap, logger: logger)

@@ -33,6 +33,10 @@ public final class TopologyController: Sendable {
     /// Set once this node learns that the group removed it (see `checkMembership`).
     public let removed = Atomic<Bool>(false)
     private let lastMembershipCheck = Atomic<UInt64>(0)
+    /// Settings asked of this node while it leads the meta shard, until the map carries them.
+    private let settingsRequest = Mutex<ClusterSettings?>(nil)
+    /// The map's settings last compared with this node's own (see `noteSettings`).
+    private let notedSettings = Mutex<ClusterSettings?>(nil)
     /// Moves asked of this node while it leads the meta shard, until the map carries them.
     let moveRequests = Mutex<[Int: ShardPlacement]>([:])
     /// Shard leaders' reports, while this node leads the meta shard (see `ShardReport`).
@@ -76,8 +80,16 @@ public final class TopologyController: Sendable {
 
     // MARK: One round
 
+    /// Asks for new cluster-wide settings (validated by the caller); the next round writes
+    /// them into the map. Leader only.
+    public func requestSettings(_ wanted: ClusterSettings) {
+        settingsRequest.withLock { $0 = wanted }
+        nudge()
+    }
+
     private func round() {
         guard let replica = cluster.replica else { return }
+        noteSettings()
         placeWriters()
         reportShards()
         dropMovedShards()
@@ -94,7 +106,8 @@ public final class TopologyController: Sendable {
             marked = true
         }
         let observations = observe(status, map: stored)
-        let plan = Planner.plan(map: stored, observations: observations, workload: Workload(), policy: settings.policy)
+        let plan = Planner.plan(map: stored, observations: observations, workload: Workload(),
+                                policy: cluster.settings.topologyPolicy(settings.policy))
         var map = plan.map
         let (shards, replaced) = ShardList.repaired(shardEntries(primary: map.shards.first, previous: stored.shards), nodes: map.nodes)
         for (shard, lost, by) in replaced {
@@ -106,10 +119,17 @@ public final class TopologyController: Sendable {
             map.shards = shards
             if map.version == stored.version { map.version += 1 }
         }
+        // Cluster-wide settings: a change asked of this node, else — a map that has none yet
+        // (the cluster just formed) — this node's own flags and policy seed them.
+        if let wanted = settingsRequest.withLock({ $0 }) ?? (map.settings == nil ? cluster.seedSettings : nil), map.settings != wanted {
+            map.settings = wanted
+            if map.version == stored.version { map.version += 1 }
+        }
         if marked && map.version == stored.version { map.version += 1 }
         if map.version != storedVersion || marked {
             guard publish(map, replacing: storedVersion, via: replica) else { return }
             movesPublished(map)
+            settingsRequest.withLock { if $0 == map.settings { $0 = nil } }
             leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
             logger.info("cluster map", metadata: [
                 "version": "\(map.version)", "stage": "\(map.stageName)",
@@ -121,6 +141,18 @@ public final class TopologyController: Sendable {
         }
     }
 
+    /// Says once per change of the map's settings when this node's own flags or policy differ
+    /// from them: the cluster's apply here (a node that joined with other flags).
+    private func noteSettings() {
+        guard let cluster = cluster.maps.replicated?.settings else { return }
+        let changed = notedSettings.withLock { noted in defer { noted = cluster }; return noted != cluster }
+        let own = self.cluster.seedSettings
+        guard changed, own.topologyJSON != cluster.topologyJSON || (own.scalingPolicy != cluster.scalingPolicy && own.scalingPolicy != .object([])) else { return }
+        logger.notice("this node's flags or scaling policy differ from the cluster's settings: the cluster's apply", metadata: [
+            "own": "\(own.topologyJSON.text)", "cluster": "\(cluster.topologyJSON.text)",
+        ])
+    }
+
     /// Spreads the Writers of the shards this node leads (see `WriterPlacement`): one
     /// leadership transfer per round at most.
     private func placeWriters() {
@@ -128,7 +160,7 @@ public final class TopologyController: Sendable {
         guard replicas.count > 1 else { return }
         var leaders: [Int: String] = [:]
         for replica in replicas { if let leader = replica.status.leaderID { leaders[replica.configuration.shard] = leader } }
-        let timeout = UInt64(settings.failureTimeoutMilliseconds)
+        let timeout = UInt64(cluster.settings.failureTimeoutMilliseconds)
         for replica in replicas.dropFirst() where replica.status.isLeader {
             let status = replica.status
             // A moving shard's leadership is the move's to hand over; a moved one stays on its nodes.
@@ -195,7 +227,7 @@ public final class TopologyController: Sendable {
 
     /// What the leader knows of every member, oldest first.
     func observe(_ status: ReplicaStatus, map: ClusterMap) -> [Observation] {
-        let timeout = UInt64(settings.failureTimeoutMilliseconds)
+        let timeout = UInt64(cluster.settings.failureTimeoutMilliseconds)
         return status.members
             .sorted { ($0.joinedAtIndex, $0.id) < ($1.joinedAtIndex, $1.id) }
             .map { member in

@@ -15,6 +15,7 @@ extension ClusterMap {
             ("recommendations", .array(recommendations.map(\.json))),
             ("next_join_order", .int(nextJoinOrder)),
             ("next_recommendation_seq", .int(nextRecommendationSeq)),
+            ("settings", settings?.json ?? .null),
         ])
     }
 
@@ -40,6 +41,10 @@ extension ClusterMap {
         for (index, element) in try root.array("recommendations").enumerated() {
             recommendations.append(try Recommendation(fields: Fields(element, path: "recommendations[\(index)]")))
         }
+        var settings: ClusterSettings?
+        if let value = root.object["settings"], !value.isNull {
+            settings = try ClusterSettings(fields: Fields(value, path: "settings"))
+        }
         self.init(
             version: try root.uint64("version"),
             nodes: nodes.enumerated().sorted { ($0.element.joinOrder, $0.offset) < ($1.element.joinOrder, $1.offset) }
@@ -47,7 +52,8 @@ extension ClusterMap {
             shards: shards,
             recommendations: recommendations,
             nextJoinOrder: try root.uint64("next_join_order"),
-            nextRecommendationSeq: try root.uint64("next_recommendation_seq"))
+            nextRecommendationSeq: try root.uint64("next_recommendation_seq"),
+            settings: settings)
     }
 }
 

@@ -11,10 +11,12 @@ public struct ClusterMap: Sendable, Equatable {
     public var nextJoinOrder: UInt64
     /// The `seq` the next recommendation gets.
     public var nextRecommendationSeq: UInt64
+    /// The cluster-wide configuration; nil until the meta shard's leader seeds it.
+    public var settings: ClusterSettings?
 
     public init(
         version: UInt64, nodes: [MapNode], shards: [ShardEntry], recommendations: [Recommendation],
-        nextJoinOrder: UInt64, nextRecommendationSeq: UInt64
+        nextJoinOrder: UInt64, nextRecommendationSeq: UInt64, settings: ClusterSettings? = nil
     ) {
         self.version = version
         self.nodes = nodes
@@ -22,6 +24,7 @@ public struct ClusterMap: Sendable, Equatable {
         self.recommendations = recommendations
         self.nextJoinOrder = nextJoinOrder
         self.nextRecommendationSeq = nextRecommendationSeq
+        self.settings = settings
     }
 
     /// The map of a node that has not received one yet: version 0, no nodes, no shards.

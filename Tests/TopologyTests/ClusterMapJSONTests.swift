@@ -50,11 +50,38 @@ final class ClusterMapJSONTests: XCTestCase {
               {"id":"n3","url":"http://n3:7000","level":2,"roles":["load_manager"],"state":"active","join_order":3,"primary_load_manager":true}],
              "shards":[{"id":1,"buckets":[1,1000],"version":1,"writer":"n1","voters":["n1","n2","n3"],"learners":[]}],
              "recommendations":[{"seq":1,"kind":"replace_node","target":"n2","reason":"n2 (replica) stopped answering","stage":2,"map_version":\(sim.map.version)}],
-             "next_join_order":4,"next_recommendation_seq":2}
+             "next_join_order":4,"next_recommendation_seq":2,"settings":null}
             """)
         XCTAssertEqual(sim.map.json, expected, sim.map.json.text)
         XCTAssertEqual(ClusterMap.empty.json["shards"]?.count, 0)
         XCTAssertEqual(ClusterMap.empty.json["stage"]?.stringValue, "Mach 0")
+    }
+
+    /// The cluster-wide settings ride in the map; a map without them (written before they
+    /// existed) reads as nil, and bad values name their path.
+    func testSettingsRoundTripAndValidation() throws {
+        var map = Simulator.stage(3).map
+        XCTAssertNil(try ClusterMap(json: map.json.setting("settings", to: nil)).settings)
+        let settings = ClusterSettings(maxVoters: 5, maxReplicas: 2, failureTimeoutMilliseconds: 1_500,
+                                       removeAfterMilliseconds: 60_000, scalingPolicy: ["cooldown_seconds": 30])
+        map.settings = settings
+        XCTAssertEqual(try ClusterMap(json: JSON.parse(map.json.text)), map)
+        XCTAssertEqual(map.json["settings"]?["max_replicas"]?.intValue, 2)
+        let bad = map.json.setting("settings", to: settings.json.setting("max_voters", to: "5"))
+        XCTAssertThrowsError(try ClusterMap(json: bad)) { XCTAssertTrue("\($0)".contains("settings.max_voters")) }
+        // Updates: any subset; unknown keys and non-integers refused; ranges are validate()'s.
+        let updated = try settings.updating(topology: ["max_replicas": 3, "remove_after_ms": 0])
+        XCTAssertEqual(updated.maxReplicas, 3)
+        XCTAssertEqual(updated.removeAfterMilliseconds, 0)
+        XCTAssertEqual(updated.maxVoters, 5)
+        XCTAssertNoThrow(try updated.validate())
+        XCTAssertThrowsError(try settings.updating(topology: ["bogus": 1]))
+        XCTAssertThrowsError(try settings.updating(topology: ["max_voters": 5.0]))
+        XCTAssertThrowsError(try settings.updating(topology: ["remove_after_ms": -1]))
+        XCTAssertThrowsError(try settings.updating(topology: ["max_replicas": 5]).validate())
+        XCTAssertThrowsError(try settings.updating(topology: ["failure_timeout_ms": 199]).validate())
+        XCTAssertEqual(settings.topologyPolicy(TopologyPolicy()).maxReplicas, 2)
+        XCTAssertEqual(settings.topologyPolicy(TopologyPolicy()).removeAfterMilliseconds, 60_000)
     }
 
     func testExtraKeysIgnoredAndRolesCanonicalized() throws {
