@@ -194,6 +194,15 @@ extension NodeService {
         family("machdb_peer_failures_total", "counter", "Failed connects or writes to the peer.") { "\($0.failures)" }
         out += "# HELP machdb_peer_incoming_streams Streams peers keep open to this node.\n# TYPE machdb_peer_incoming_streams gauge\n"
         out += "machdb_peer_incoming_streams \(statistics.incomingStreams)\n"
+        let throttle = cluster.transport.catchUp, current = throttle.current, totals = throttle.totals
+        out += "# HELP machdb_silent_replica_throttled Silent replicas this node paces what it sends to (log and snapshots).\n"
+        out += "# TYPE machdb_silent_replica_throttled gauge\nmachdb_silent_replica_throttled \(current.peers)\n"
+        out += "# HELP machdb_silent_replica_rate_bytes The cluster's catch-up rate for silent replicas (0: unlimited).\n"
+        out += "# TYPE machdb_silent_replica_rate_bytes gauge\nmachdb_silent_replica_rate_bytes \(cluster.settings.silentReplicaBytesPerSecond)\n"
+        out += "# HELP machdb_silent_replica_paced_bytes_total Bytes sent to silent replicas at the paced rate.\n"
+        out += "# TYPE machdb_silent_replica_paced_bytes_total counter\nmachdb_silent_replica_paced_bytes_total \(totals.bytes)\n"
+        out += "# HELP machdb_silent_replica_paced_seconds_total Time spent waiting to keep to the rate.\n"
+        out += "# TYPE machdb_silent_replica_paced_seconds_total counter\nmachdb_silent_replica_paced_seconds_total \(totals.seconds)\n"
     }
 
     /// The Load Manager's gauges: gateway bounds and depths, writes waiting for a leader, the

@@ -213,9 +213,11 @@ extension NodeService {
         }
         let path = request.path
         let server = cluster.snapshotServer
+        let peer = PeerStreamHandshake.peerID(request.header("x-machdb-peer"))
         try offload {
             do throws(TransportError) {
-                let chunk = try server.chunk(token: token, path: file.path, size: file.size, checksum: file.checksum, offset: offset, maxLength: length)
+                let chunk = try server.chunk(token: token, path: file.path, size: file.size, checksum: file.checksum, offset: offset,
+                                             maxLength: length, peer: peer)
                 responder.respond(Response(status: 200, headers: chunk.headers, body: .bytes(chunk.bytes)))
             } catch {
                 let type: ProblemType = error.status == 416 ? .invalidParameter : error.status == 503 ? .notReady : .storageError

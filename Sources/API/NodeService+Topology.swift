@@ -184,10 +184,16 @@ extension NodeService {
                                      learners: status.members.filter(\.isLearner).map(\.id).sorted())]
         }
         let base = map.json
+        let settings = cluster.settings
+        let silent = map.silentReplicas(maxVoters: settings.maxVoters)
         var nodes: [JSON] = []
         for node in base["nodes"]?.elements ?? [] {
             let id = node["id"]?.stringValue ?? ""
-            nodes.append(liveFields(node, member: status.members.first { $0.id == id }, status: status))
+            // A silent replica catches up at the cluster's rate (docs/ARCHITECTURE.md, "Throttled silent replica").
+            let catchUp: JSON = silent.contains(id) && settings.silentReplicaBytesPerSecond > 0
+                ? .int(settings.silentReplicaBytesPerSecond) : .null
+            nodes.append(liveFields(node, member: status.members.first { $0.id == id }, status: status)
+                .setting("catch_up_bytes_per_second", to: catchUp))
         }
         // Members the map does not list yet (just admitted).
         for member in status.members where map.node(member.id) == nil {

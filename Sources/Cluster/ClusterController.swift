@@ -79,7 +79,9 @@ public final class ClusterController: Sendable {
         try transportConfiguration.validate()
         transport = PeerTransport(configuration: transportConfiguration, logger: logger)
         transport.attach(router)
-        snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond)
+        snapshotServer = SnapshotServer(bytesPerSecond: configuration.snapshotBytesPerSecond, throttle: transport.catchUp)
+        // Until the first topology round decides: a node joining now is paced at this rate.
+        transport.catchUp.set(silent: [], known: [], bytesPerSecond: configuration.topology.silentReplicaBytesPerSecond)
         forwarder = try Forwarder(maxInFlight: configuration.forwardMaxInFlight, capacity: configuration.forwardQueueCapacity,
                                   connectionsPerPeer: configuration.forwardConnectionsPerPeer,
                                   threads: configuration.forwardThreads)
@@ -87,7 +89,8 @@ public final class ClusterController: Sendable {
         seedState = Mutex(ClusterSettings(
             maxVoters: configuration.topology.policy.maxVoters, maxReplicas: configuration.topology.policy.maxReplicas,
             failureTimeoutMilliseconds: configuration.topology.failureTimeoutMilliseconds,
-            removeAfterMilliseconds: configuration.topology.policy.removeAfterMilliseconds, scalingPolicy: .object([])))
+            removeAfterMilliseconds: configuration.topology.policy.removeAfterMilliseconds,
+            silentReplicaBytesPerSecond: configuration.topology.silentReplicaBytesPerSecond, scalingPolicy: .object([])))
         let settings = configuration.replica
         maps = MapView(standalone: ClusterMap.initial(founder: settings.nodeID, url: settings.url, level: settings.level),
                        stored: store.clusterMap, logger: logger)

@@ -90,6 +90,7 @@ public final class TopologyController: Sendable {
     private func round() {
         guard let replica = cluster.replica else { return }
         noteSettings()
+        throttleSilentReplicas()
         placeWriters()
         reportShards()
         dropMovedShards()
@@ -138,6 +139,25 @@ public final class TopologyController: Sendable {
         }
         for action in plan.actions {
             if execute(action, via: replica, status: status) { break }
+        }
+    }
+
+    /// Paces what this node sends to silent replicas (`ClusterMap.silentReplicas`,
+    /// `CatchUpThrottle`), as its applied map says; logs when the set changes.
+    private func throttleSilentReplicas() {
+        let settings = cluster.settings
+        let members = store.members, map = cluster.maps.map
+        let joining = Dictionary(members.filter { map.node($0.id) == nil }.map { ($0.id, $0.level) }, uniquingKeysWith: { first, _ in first })
+        let silent = map.silentReplicas(maxVoters: settings.maxVoters, joining: joining)
+        let ids = Set(silent.compactMap { id in members.first { $0.id == id }?.raftID })
+        let throttle = cluster.transport.catchUp
+        let before = throttle.current
+        throttle.set(silent: ids, known: Set(members.map(\.raftID)), bytesPerSecond: settings.silentReplicaBytesPerSecond)
+        let after = throttle.current
+        if before != after {
+            logger.info("silent replica catch-up", metadata: [
+                "throttled": "\(silent.sorted())", "bytes_per_second": "\(after.peers > 0 ? "\(after.bytesPerSecond)" : "unlimited")",
+            ])
         }
     }
 
@@ -298,6 +318,8 @@ public struct TopologySettings: Sendable {
     public var failureTimeoutMilliseconds = 3_000
     /// How often the leader re-plans.
     public var intervalMilliseconds = 250
+    /// Bytes per second a Load Manager's silent replica catches up at; 0: unlimited.
+    public var silentReplicaBytesPerSecond = ClusterSettings.defaultSilentReplicaBytesPerSecond
 
     public init() {}
 

@@ -24,6 +24,8 @@ public final class PeerTransport: Sendable {
     public let configuration: TransportConfiguration
     /// Faults injected by tests; inert unless set.
     public let faults = TransportFaults()
+    /// Paces what goes to Load Managers' silent replicas (see `CatchUpThrottle`).
+    public let catchUp = CatchUpThrottle()
     private let logger: Logger
     private let state = Mutex(State())
     private let droppedUnknown = Atomic<UInt64>(0)
@@ -43,7 +45,7 @@ public final class PeerTransport: Sendable {
         do { try configuration.validate() } catch { preconditionFailure("\(error)") }
         self.configuration = configuration
         self.logger = logger
-        hooks = TransportHooks(faults: faults)
+        hooks = TransportHooks(faults: faults, throttle: catchUp)
     }
 
     /// Where received frames and delivery failures go. Replaces any earlier inbox; nil detaches.
@@ -241,9 +243,13 @@ public final class PeerTransport: Sendable {
 /// existential kept directly in a `Mutex` is fine, but reads must be cheap on every frame.
 final class TransportHooks: Sendable {
     let faults: TransportFaults
+    let throttle: CatchUpThrottle
     private let slot = Mutex<(any PeerInbox)?>(nil)
 
-    init(faults: TransportFaults) { self.faults = faults }
+    init(faults: TransportFaults, throttle: CatchUpThrottle) {
+        self.faults = faults
+        self.throttle = throttle
+    }
 
     func set(_ inbox: (any PeerInbox)?) { slot.withLock { $0 = inbox } }
 

@@ -1,5 +1,6 @@
 import Curl
 import Logging
+import RaftCore
 import Sync
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +57,7 @@ public final class SnapshotFetcher: Sendable {
     /// at the end, `.snapshotWrite` for local I/O errors. The caller retries later.
     @discardableResult
     public func fetch(from baseURL: String, token: String, to path: String, shard: Int, clusterToken: String?,
-                      progress: @escaping @Sendable (SnapshotProgress) -> Void) throws(TransportError)
+                      peer: NodeID? = nil, progress: @escaping @Sendable (SnapshotProgress) -> Void) throws(TransportError)
         -> (size: Int64, checksum: UInt64) {
         let url = InternalRoutes.trimmed(baseURL) + InternalRoutes.snapshotPath(shard: shard, token: token)
         var logger = self.logger
@@ -77,7 +78,7 @@ public final class SnapshotFetcher: Sendable {
         logger.info("snapshot \(token): fetching from \(url)\(offset > 0 ? ", resuming at \(offset) bytes" : "")")
 
         while true {
-            let chunk = try fetchChunk(client: client, url: url, offset: offset, clusterToken: clusterToken)
+            let chunk = try fetchChunk(client: client, url: url, offset: offset, clusterToken: clusterToken, peer: peer)
             if let known = announced, known.size != chunk.size || known.checksum != chunk.checksum {
                 guard offset == resumedAt, resumedAt > 0 else {
                     throw .snapshotProtocol(url: url, reason: "size or checksum changed during the transfer")
@@ -156,8 +157,11 @@ public final class SnapshotFetcher: Sendable {
     }
 
     /// One chunk, retried with backoff on connection errors, timeouts and 5xx.
-    private func fetchChunk(client: HTTPClient, url: String, offset: Int64, clusterToken: String?) throws(TransportError) -> Chunk {
+    private func fetchChunk(client: HTTPClient, url: String, offset: Int64, clusterToken: String?,
+                            peer: NodeID?) throws(TransportError) -> Chunk {
         var headers: [(name: String, value: String)] = []
+        // Who downloads: the server paces a silent replica (see `CatchUpThrottle`).
+        if let peer { headers.append((name: PeerStreamHandshake.peerHeader, value: String(peer))) }
         if let authorization = InternalAuth.headerValue(clusterToken: clusterToken) {
             headers.append((name: "Authorization", value: authorization))
         }

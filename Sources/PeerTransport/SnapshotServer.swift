@@ -1,3 +1,4 @@
+import RaftCore
 import Sync
 import Synchronization
 
@@ -23,6 +24,8 @@ public final class SnapshotServer: Sendable {
     public static let trackedTransfers = 64
 
     private let limiter: RateLimiter?
+    /// Paces chunks for a silent replica (see `CatchUpThrottle`).
+    private let throttle: CatchUpThrottle?
     private let closed = Atomic<Bool>(false)
     private let transfers = Mutex<[String: Transfer]>([:])
 
@@ -34,9 +37,10 @@ public final class SnapshotServer: Sendable {
         var lastActiveAt: UInt64
     }
 
-    public init(bytesPerSecond: Int?) {
+    public init(bytesPerSecond: Int?, throttle: CatchUpThrottle? = nil) {
         precondition(bytesPerSecond.map { $0 > 0 } ?? true, "bytesPerSecond must be positive")
         self.bytesPerSecond = bytesPerSecond
+        self.throttle = throttle
         limiter = bytesPerSecond.map(RateLimiter.init)
     }
 
@@ -48,12 +52,15 @@ public final class SnapshotServer: Sendable {
     /// `.snapshotIO` (500) when the file cannot be read or is shorter than `size`, `.closed`
     /// (503) after `close()`.
     public func chunk(token: String, path: String, size: Int64, checksum: UInt64, offset: Int64,
-                      maxLength: Int) throws(TransportError) -> SnapshotChunk {
+                      maxLength: Int, peer: NodeID? = nil) throws(TransportError) -> SnapshotChunk {
         guard !closed.load(ordering: .acquiring) else { throw .closed }
         let begun = monotonicNanoseconds()
         guard offset >= 0, offset <= size else { throw .snapshotRange(offset: offset, size: size) }
         var length = min(max(maxLength, 1), Self.maxChunkBytes)
         if let bytesPerSecond { length = min(length, max(64 << 10, bytesPerSecond / 4)) }
+        // Snapshots are how a joining node starts: one not decided about yet is paced too.
+        let paced = peer.flatMap { peer in throttle.flatMap { $0.isThrottled(peer, newcomers: true) ? $0 : nil } }
+        if let paced { length = min(length, max(16 << 10, paced.current.bytesPerSecond / 4)) }
         length = Int(min(Int64(length), size - offset))
         var bytes = [UInt8](repeating: 0, count: length)
         if length > 0 {
@@ -63,6 +70,7 @@ public final class SnapshotServer: Sendable {
                 throw .snapshotIO(path: path, operation: "read (file shorter than \(size) bytes)", errno: 0)
             }
             if let limiter, !limiter.acquire(length) { throw .closed }
+            if let paced, let peer { paced.pace(peer, bytes: length, newcomers: true) { closed.load(ordering: .relaxed) } }
         }
         record(token: token, total: size, reached: offset + Int64(length), moved: Int64(length), begun: begun,
                restart: offset == 0)

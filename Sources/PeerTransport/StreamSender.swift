@@ -60,6 +60,7 @@ struct StreamSender: Sendable {
             buffer.removeAll(keepingCapacity: true)
             let messages = encode(frames, into: &buffer)
             guard !buffer.isEmpty else { continue }
+            hooks.throttle.pace(link.id, bytes: buffer.count) { link.isStopped }
             do {
                 try stream.writeAll(buffer)
                 link.counters.withLock { counters in

@@ -491,10 +491,10 @@ final class RaftLoop {
         let logger = self.logger
         let progressBox = fetchProgressBox
         let fetcher = SnapshotFetcher(logger: logger)
-        let shard = configuration.shard
+        let shard = configuration.shard, me = configuration.raftID
         let runner = Thread {
             do {
-                try fetcher.fetch(from: source, token: token, to: path, shard: shard, clusterToken: clusterToken) { progress in
+                try fetcher.fetch(from: source, token: token, to: path, shard: shard, clusterToken: clusterToken, peer: me) { progress in
                     progressBox.value.withLock {
                         $0 = ReplicaStatus.SnapshotTransfer(token: token, direction: "receiving", bytes: progress.bytes,
                                                             total: progress.total, etaSeconds: progress.etaSeconds)

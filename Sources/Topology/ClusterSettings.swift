@@ -15,15 +15,22 @@ public struct ClusterSettings: Sendable, Equatable {
     public var failureTimeoutMilliseconds: Int
     /// Milliseconds a failed node may stay down before it is removed (`--remove-after`).
     public var removeAfterMilliseconds: UInt64
+    /// Bytes per second a Load Manager's silent replica catches up at (log and snapshots;
+    /// `--silent-replica-rate`); 0: unlimited. See `ClusterMap.silentReplicas`.
+    public var silentReplicaBytesPerSecond: Int
     /// The scaling policy as its JSON document (the Scaling module reads it; opaque here).
     public var scalingPolicy: JSON
 
+    /// The default of `silentReplicaBytesPerSecond`: 32 MiB/s.
+    public static let defaultSilentReplicaBytesPerSecond = 32 << 20
+
     public init(maxVoters: Int, maxReplicas: Int, failureTimeoutMilliseconds: Int, removeAfterMilliseconds: UInt64,
-                scalingPolicy: JSON) {
+                silentReplicaBytesPerSecond: Int = ClusterSettings.defaultSilentReplicaBytesPerSecond, scalingPolicy: JSON) {
         self.maxVoters = maxVoters
         self.maxReplicas = maxReplicas
         self.failureTimeoutMilliseconds = failureTimeoutMilliseconds
         self.removeAfterMilliseconds = removeAfterMilliseconds
+        self.silentReplicaBytesPerSecond = silentReplicaBytesPerSecond
         self.scalingPolicy = scalingPolicy
     }
 
@@ -42,6 +49,9 @@ public struct ClusterSettings: Sendable, Equatable {
         guard failureTimeoutMilliseconds >= 200 else {
             throw .invalidPolicy("failure_timeout_ms must be >= 200, got \(failureTimeoutMilliseconds)")
         }
+        guard silentReplicaBytesPerSecond == 0 || silentReplicaBytesPerSecond >= 16 << 10 else {
+            throw .invalidPolicy("silent_replica_bytes_per_second must be 0 (unlimited) or >= 16384, got \(silentReplicaBytesPerSecond)")
+        }
     }
 
     // MARK: JSON
@@ -53,6 +63,7 @@ public struct ClusterSettings: Sendable, Equatable {
             ("max_replicas", .int(maxReplicas)),
             ("failure_timeout_ms", .int(failureTimeoutMilliseconds)),
             ("remove_after_ms", .int(Int(clamping: removeAfterMilliseconds))),
+            ("silent_replica_bytes_per_second", .int(silentReplicaBytesPerSecond)),
         ])
     }
 
@@ -75,6 +86,7 @@ public struct ClusterSettings: Sendable, Equatable {
             case "max_voters": next.maxVoters = number
             case "max_replicas": next.maxReplicas = number
             case "failure_timeout_ms": next.failureTimeoutMilliseconds = number
+            case "silent_replica_bytes_per_second": next.silentReplicaBytesPerSecond = number
             case "remove_after_ms":
                 guard number >= 0 else { throw .invalidPolicy("remove_after_ms must be >= 0, got \(number)") }
                 next.removeAfterMilliseconds = UInt64(number)
@@ -92,6 +104,8 @@ public struct ClusterSettings: Sendable, Equatable {
             maxReplicas: try fields.int("max_replicas", in: 0...Int.max),
             failureTimeoutMilliseconds: try fields.int("failure_timeout_ms", in: 0...Int.max),
             removeAfterMilliseconds: try fields.uint64("remove_after_ms"),
+            silentReplicaBytesPerSecond: fields.has("silent_replica_bytes_per_second")
+                ? try fields.int("silent_replica_bytes_per_second", in: 0...Int.max) : Self.defaultSilentReplicaBytesPerSecond,
             scalingPolicy: policy)
     }
 }

@@ -169,7 +169,7 @@ enum ClusterTable {
         var lines: [String] = []
         lines.append("cluster map v\(map["version"]?.intValue ?? 0) · stage \(map["stage"]?.stringValue ?? "?")")
         lines.append("")
-        var rows: [[String]] = [["NODE", "URL", "LEVEL", "ROLES", "STATE", "RAFT", "APPLIED", "LAG"]]
+        var rows: [[String]] = [["NODE", "URL", "LEVEL", "ROLES", "STATE", "RAFT", "APPLIED", "LAG", "CATCH-UP"]]
         for node in map["nodes"]?.elements ?? [] {
             var roles = (node["roles"]?.elements ?? []).compactMap(\.stringValue).joined(separator: ",")
             if node["primary_load_manager"]?.boolValue == true { roles += " (entry point)" }
@@ -178,6 +178,7 @@ enum ClusterTable {
                 node["level"].map { $0.text } ?? "", roles.isEmpty ? "-" : roles,
                 node["state"]?.stringValue ?? "", node["raft_state"]?.stringValue ?? "",
                 node["applied_index"].map { $0.text } ?? "", node["lag"].map { $0.text } ?? "",
+                node["catch_up_bytes_per_second"]?.intValue.map { "silent, \(bytes(Double($0)))/s" } ?? "full speed",
             ])
         }
         lines.append(contentsOf: table(rows))
@@ -196,6 +197,12 @@ enum ClusterTable {
                            shard["leader"]?.stringValue ?? "-", list("voters"), list("learners"), placement])
         }
         lines.append(contentsOf: table(shards))
+        for shard in map["shards"]?.elements ?? [] {
+            guard let transfer = shard["snapshot_transfer"], transfer.kind == .object else { continue }
+            let eta = transfer["eta_seconds"]?.doubleValue.map { ", ETA \(Int($0.rounded(.up))) s" } ?? ""
+            lines.append("shard \(shard["id"].map { $0.text } ?? "?") snapshot \(transfer["direction"]?.stringValue ?? "?"): "
+                + "\(transfer["percent"].map { $0.text } ?? "?") % of \(bytes(Double(transfer["total"]?.intValue ?? 0)))\(eta)")
+        }
         let recommendations = (map["recommendations"]?.elements ?? []).suffix(5)
         if !recommendations.isEmpty {
             lines.append("")
@@ -206,6 +213,14 @@ enum ClusterTable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Bytes in B, KB, MB or GB (powers of 1,000), one decimal.
+    static func bytes(_ value: Double) -> String {
+        let units = ["B", "KB", "MB", "GB"]
+        var amount = value, unit = 0
+        while amount >= 1000 && unit < units.count - 1 { amount /= 1000; unit += 1 }
+        return unit == 0 ? "\(Int(amount)) B" : String(format: "%.1f %@", amount, units[unit])
     }
 
     private static func table(_ rows: [[String]]) -> [String] {

@@ -19,7 +19,7 @@ struct Serve: ParsableCommand {
         "node-id", "data-dir", "listen", "advertise", "join", "level", "cluster-token", "admin-token",
         "hook-url", "hook-secret", "config", "restore", "max-body-bytes", "max-json-depth", "connection-limit",
         "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level", "snapshot-rate", "snapshot-entries",
-        "failure-timeout", "remove-after", "max-voters", "max-replicas",
+        "failure-timeout", "remove-after", "max-voters", "max-replicas", "silent-replica-rate",
         "upstream-limit", "wait-queue", "request-deadline", "leaderless-wait", "leaderless-buffer", "scaling-policy",
     ]
 
@@ -50,6 +50,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Milliseconds a failed node may stay down before it is removed from the group.") var removeAfter = 30_000
     @Option(help: "Voters per shard, at most (further replicas are non-voting learners).") var maxVoters = 5
     @Option(help: "Read Replicas per shard, at most (then sharding is recommended); at most max-voters - 1.") var maxReplicas = 4
+    @Option(help: "Bytes per second a Load Manager's silent replica catches up at (log and snapshots); 0: unlimited.") var silentReplicaRate = 32 << 20
     @Option(help: "Requests relayed to one node at once, at most; more wait in the queue.") var upstreamLimit = 64
     @Option(help: "Relayed requests waiting for an upstream slot, at most (by priority: writes, reads, queries); beyond: 503.") var waitQueue = 2_048
     @Option(help: "Milliseconds from arrival a relayed request may wait for an upstream slot (then 504 deadline-exceeded); the relay gets what is left.") var requestDeadline = 30_000
@@ -62,6 +63,9 @@ struct Serve: ParsableCommand {
             throw ValidationError("--join takes a node URL like http://127.0.0.1:7001")
         }
         if removeAfter < 0 { throw ValidationError("--remove-after must be >= 0") }
+        if silentReplicaRate != 0 && silentReplicaRate < 16 << 10 {
+            throw ValidationError("--silent-replica-rate must be 0 (unlimited) or at least 16384 bytes/s")
+        }
         if snapshotEntries < 16 { throw ValidationError("--snapshot-entries must be at least 16") }
         if let snapshotRate, snapshotRate < 4096 { throw ValidationError("--snapshot-rate must be at least 4096 bytes/s") }
         if (hookURL == nil) != (hookSecret == nil) { throw ValidationError("--hook-url and --hook-secret go together") }
@@ -148,6 +152,7 @@ struct Serve: ParsableCommand {
         clusterConfiguration.topology.policy.removeAfterMilliseconds = UInt64(max(0, removeAfter))
         clusterConfiguration.topology.policy.maxVoters = maxVoters
         clusterConfiguration.topology.policy.maxReplicas = maxReplicas
+        clusterConfiguration.topology.silentReplicaBytesPerSecond = silentReplicaRate
         do {
             try clusterConfiguration.topology.validate()
         } catch {

@@ -67,7 +67,8 @@ def test_topology_settings_change_on_any_node_and_reach_the_planner(cluster_fact
     follower = next(n for n in c.nodes if n is not leader)
     r = put_json(follower, SETTINGS, {"max_replicas": 1, "remove_after_ms": 60000})
     assert r.status == 200, r.describe()
-    assert r.json() == {"max_voters": 5, "max_replicas": 1, "failure_timeout_ms": 3000, "remove_after_ms": 60000}
+    assert r.json() == {"max_voters": 5, "max_replicas": 1, "failure_timeout_ms": 3000, "remove_after_ms": 60000,
+                        "silent_replica_bytes_per_second": 32 << 20}
     for node in c.nodes:
         assert get_json(node, SETTINGS)["max_replicas"] == 1, node.node_id
 
@@ -92,6 +93,7 @@ def test_bad_settings_are_refused_and_change_nothing(cluster_factory):
         ({"max_voters": "5"}, "max_voters"),
         ({"max_voters": 5.0}, "max_voters"),
         ({"bogus": 1}, "bogus"),
+        ({"silent_replica_bytes_per_second": 100}, "silent_replica_bytes_per_second"),
         ([1, 2], "object"),
     ]:
         r = put_json(n2, SETTINGS, body)
