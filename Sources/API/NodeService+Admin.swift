@@ -206,7 +206,7 @@ extension NodeService {
     }
 
     /// The Load Manager's gauges: gateway bounds and depths, writes waiting for a leader, the
-    /// measured windows (last minute) and the hook outbox.
+    /// measured windows (last minute), surges and the hook outbox.
     func renderGateway(into out: inout String) {
         let snapshot = gateway.snapshot
         out += "# HELP machdb_gateway_upstream_limit Requests relayed to one node at once, at most.\n"
@@ -248,6 +248,13 @@ extension NodeService {
         out += "# TYPE machdb_load_history_samples gauge\nmachdb_load_history_samples \(history.count)\n"
         out += "# HELP machdb_load_history_capacity Per-second load samples kept, at most (the oldest is overwritten).\n"
         out += "# TYPE machdb_load_history_capacity gauge\nmachdb_load_history_capacity \(history.capacity)\n"
+        if let scaling {
+            let surging = scaling.lastEvaluation?.surging == true  // nil while another node evaluates
+            out += "# HELP machdb_scaling_surging 1 while the scaling policy this node evaluates detects a surge.\n"
+            out += "# TYPE machdb_scaling_surging gauge\nmachdb_scaling_surging \(surging ? 1 : 0)\n"
+            out += "# HELP machdb_scaling_surges_total Surge episodes reported (hook kind surge) since this node started.\n"
+            out += "# TYPE machdb_scaling_surges_total counter\nmachdb_scaling_surges_total \(scaling.surgesReported)\n"
+        }
         if let scaling, let stats = try? scaling.outbox.stats() {
             out += "# HELP machdb_hook_pending Recommendations waiting for delivery to the operator hook.\n"
             out += "# TYPE machdb_hook_pending gauge\nmachdb_hook_pending \(stats.pending)\n"

@@ -12,8 +12,9 @@ import Topology
 
 /// Runs the scaling policy once a second on the node that evaluates it — the primary Load
 /// Manager of the cluster map (a single node evaluates for itself) — and hands each proposal,
-/// and each `replace_node` the topology planner records in the map, to the outbox that
-/// delivers them to the operator hook (DESIGN §7).
+/// each surge episode the policy reports (kind `surge`, informational), and each
+/// `replace_node` the topology planner records in the map, to the outbox that delivers them
+/// to the operator hook (DESIGN §7).
 ///
 /// The policy is the cluster's, from the replicated map (docs/ARCHITECTURE.md, "Cluster-wide
 /// settings"); a single node's own (`--scaling-policy FILE`, then `PUT
@@ -51,6 +52,8 @@ final class ScalingController: Sendable {
     /// later starts in cooldown.
     private let wasEvaluator: Mutex<Bool>
     private let stopped = Atomic<Bool>(false)
+    /// Surge episodes this node reported since it started (`machdb_scaling_surges_total`).
+    private let surgeReports = Atomic<Int>(0)
     private let wake = ConditionLock()
 
     init(settings: Settings, policy: ScalingPolicy, measurement: LoadMeasurement, cluster: ClusterController, outbox: Outbox,
@@ -109,6 +112,9 @@ final class ScalingController: Sendable {
 
     var lastEvaluation: Evaluation? { evaluation.withLock { $0 } }
 
+    /// Surge episodes reported since this node started.
+    var surgesReported: Int { surgeReports.load(ordering: .relaxed) }
+
     /// True when this node evaluates the policy: it is the map's primary Load Manager.
     var isEvaluator: Bool {
         guard cluster.replica != nil else { return !settings.joining }
@@ -138,7 +144,8 @@ final class ScalingController: Sendable {
         if lastPolicy.withLock({ last in defer { last = policy }; return last != nil && last != policy }) {
             engineState.withLock { $0 = ScalingState() }  // new thresholds: conditions start over
         }
-        let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: measurement.now, facts: facts,
+        let now = measurement.now
+        let result = ScalingPolicyEngine.evaluate(windows: measurement.overall, now: now, facts: facts,
                                                   state: engineState.withLock { $0 }, policy: policy)
         engineState.withLock { $0 = result.state }
         evaluation.withLock { $0 = result }
@@ -146,7 +153,25 @@ final class ScalingController: Sendable {
             record(kind: proposal.kind.rawValue, reason: proposal.reason, stage: proposal.stage, stageNumber: proposal.stageNumber,
                    target: proposal.target.json, evidence: proposal.json["evidence"] ?? .object([]))
         }
+        for episode in result.surges {
+            surgeReports.add(1, ordering: .relaxed)
+            record(kind: RecommendationKind.surge.rawValue, reason: episode.reason, stage: facts.stageName,
+                   stageNumber: facts.stage, target: .object([]),
+                   evidence: .object(episode.evidence.sorted { $0.key < $1.key }.map { ($0.key, .double($0.value)) }),
+                   episode: Self.wallClock(episode, now: now))
+        }
         forwardMapRecommendations()
+    }
+
+    /// A surge's `episode` member of the hook body: `{started_at, ended_at}` in wall-clock
+    /// milliseconds (the measurement clock's seconds placed before the wall clock's now) and
+    /// `duration_seconds`.
+    static func wallClock(_ episode: SurgeEpisode, now: UInt64, wallNow: Int64 = wallClockMilliseconds()) -> JSON {
+        func wall(_ second: UInt64) -> Int64 { wallNow - Int64(clamping: now > second ? now - second : 0) * 1000 }
+        return .object([
+            ("started_at", .int(wall(episode.start))), ("ended_at", .int(wall(episode.end ?? now))),
+            ("duration_seconds", .int(episode.durationSeconds ?? 0)),
+        ])
     }
 
     /// What the policy needs to know about the cluster, from the map.
@@ -207,11 +232,12 @@ final class ScalingController: Sendable {
     }
 
     private func record(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON,
-                        id: String? = nil) {
+                        episode: JSON? = nil, id: String? = nil) {
         do {
             let recommendation = try outbox.enqueue(kind: kind, reason: reason, stage: stage, stageNumber: stageNumber,
-                                                    target: target, evidence: evidence, source: settings.nodeID, id: id)
-            logger.notice("scaling recommendation", metadata: [
+                                                    target: target, evidence: evidence, episode: episode,
+                                                    source: settings.nodeID, id: id)
+            logger.notice(kind == RecommendationKind.surge.rawValue ? "surge reported" : "scaling recommendation", metadata: [
                 "kind": "\(kind)", "seq": "\(recommendation.seq)", "id": "\(recommendation.id)", "reason": "\(reason)",
             ])
             sender?.wake()

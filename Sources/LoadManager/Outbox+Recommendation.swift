@@ -8,7 +8,8 @@ extension Outbox {
         public let seq: Int64
         /// Stable id the receiver dedupes by (`rec-<source>-<seq>-<8 random hex>`).
         public let id: String
-        /// `add_node`, `remove_node`, `replace_node`, `bigger_leader` or `split_shard`.
+        /// `add_node`, `remove_node`, `replace_node`, `bigger_leader`, `split_shard`, or the
+        /// informational `surge`.
         public let kind: String
         /// The JSON body exactly as sent (compact UTF-8).
         public let body: [UInt8]

@@ -53,7 +53,8 @@ public final class Outbox: Sendable {
 
     /// Stores a new recommendation and returns it: `seq` is the last one plus one, `id` is
     /// `rec-<source>-<seq>-<8 random hex>`, and the body is encoded once, here, as
-    /// `{id, seq, kind, reason, stage, stage_number, target, evidence, created_at, source}`.
+    /// `{id, seq, kind, reason, stage, stage_number, target, evidence, episode, created_at, source}`
+    /// (`episode` only when given: a `surge`'s start and end).
     ///
     /// When `maxPending` recommendations are already waiting, the oldest waiting ones are
     /// deleted first (`Stats.dropped`). Throws `.unknownKind` for a kind not in `kinds`, and
@@ -65,7 +66,7 @@ public final class Outbox: Sendable {
     /// already holds that id, nothing is added and the held one is returned.
     @discardableResult
     public func enqueue(kind: String, reason: String, stage: String, stageNumber: Int, target: JSON, evidence: JSON,
-                        source: String, id fixedID: String? = nil,
+                        episode: JSON? = nil, source: String, id fixedID: String? = nil,
                         now: Int64 = wallClockMilliseconds()) throws(OutboxError) -> Recommendation {
         guard Self.kinds.contains(kind) else { throw .unknownKind(kind) }
         if let fixedID, let held = try recommendation(id: fixedID) { return held }
@@ -77,11 +78,14 @@ public final class Outbox: Sendable {
                 let maxSeq = try connection.scalarInt64("SELECT max(seq) FROM recommendations") ?? 0
                 let seq = max(try Self.meta(connection, "last_seq"), maxSeq) + 1
                 let id = fixedID ?? "rec-\(source)-\(seq)-\(suffix)"
-                let body = JSON.object([
+                var members: [(String, JSON)] = [
                     ("id", .string(id)), ("seq", .int(seq)), ("kind", .string(kind)), ("reason", .string(reason)),
                     ("stage", .string(stage)), ("stage_number", .int(stageNumber)), ("target", target),
-                    ("evidence", evidence), ("created_at", .int(now)), ("source", .string(source)),
-                ]).encoded()
+                    ("evidence", evidence),
+                ]
+                if let episode { members.append(("episode", episode)) }
+                members += [("created_at", .int(now)), ("source", .string(source))]
+                let body = JSON.object(members).encoded()
 
                 var dropped: [(Int64, String)] = []
                 let waiting = try connection.scalarInt64("SELECT count(*) FROM recommendations WHERE delivered_at IS NULL") ?? 0

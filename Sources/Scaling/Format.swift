@@ -21,4 +21,10 @@ enum Format {
 
     /// Seconds with a unit: 3.456 → "3.46 s".
     static func seconds(_ value: Double) -> String { "\(decimal(value)) s" }
+
+    /// Seconds with a unit and the decimals a small value needs: 3.456 → "3.46 s",
+    /// 0.4123 → "0.412 s", 0.00234 → "0.0023 s".
+    static func preciseSeconds(_ value: Double) -> String {
+        "\(decimal(value, places: abs(value) >= 1 ? 2 : abs(value) >= 0.1 ? 3 : 4)) s"
+    }
 }

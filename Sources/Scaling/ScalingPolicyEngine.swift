@@ -24,6 +24,19 @@
 ///      `downCooldownSeconds` of the last scale-up, with `stage > minimumNodes`, no lagging
 ///      replica and a `removableNode` → remove_node (a held scale-down keeps its timer running).
 ///    A recommendation resets both sustain timers and starts the cooldown.
+/// 5. Reports each surge once, as an episode (`SurgeEpisode`: start, end, peak and baseline
+///    figures) in `Evaluation.surges`, when it is over. A surge that ended stays pending until
+///    one of:
+///    - the up condition has held `sustainUpSeconds` since it ended: the rise lasted, it is
+///      answered as any other (a scale-up, unless the cooldown holds it) and the episode is
+///      dropped, never reported — a lasting step starts as a surge (the short window far above
+///      the long one) until the long window catches up;
+///    - `surgeWindowSeconds` have passed since it ended (the surge window has turned over) and
+///      the up condition does not hold, measured on at least `minimumRequests` requests since
+///      the end or for `sustainUpSeconds` without them: reported.
+///    A surge detected again while its episode is pending continues that episode, so a flicker
+///    around the threshold is one report, not one per second. Reports start no cooldown and
+///    reset no timer.
 ///
 /// Times are the caller's monotonic seconds; if `now` goes backwards the cooldowns count as
 /// still running and the sustain timers as not yet elapsed.
@@ -47,6 +60,17 @@ public enum ScalingPolicyEngine {
             state.surgeSince = nil
             state.surgeEnded = now
         }
+        if surging {
+            if var episode = state.surgeEpisode {
+                episode.end = nil
+                episode.observe(unclipped.surge)
+                state.surgeEpisode = episode
+            } else {
+                state.surgeEpisode = SurgeEpisode(now: now, surge: unclipped.surge, baseline: unclipped.baseline, policy: policy)
+            }
+        } else if state.surgeEpisode != nil, state.surgeEpisode?.end == nil {
+            state.surgeEpisode?.end = now
+        }
 
         let origin = [state.lastRecommendation, state.surgeEnded].compactMap { $0 }.max()
         let measured = Measurements(windows: windows, now: now, origin: origin, unclipped: unclipped, policy: policy)
@@ -54,6 +78,7 @@ public enum ScalingPolicyEngine {
         let down = !up && measured.averageLow(policy)
         state.upSince = up && !surging ? (state.upSince ?? now) : nil
         state.downSince = down && !surging ? (state.downSince ?? now) : nil
+        let surges = resolveSurge(&state, up: up, measured: measured, now: now, policy: policy)
 
         var proposal: Proposal?
         let coolingDown = state.lastRecommendation.map { elapsed(from: $0, to: now) < policy.cooldownSeconds } ?? false
@@ -78,8 +103,27 @@ public enum ScalingPolicyEngine {
             if proposal.kind.isScaleUp { state.lastScaleUp = now }
         }
         return Evaluation(
-            state: state, proposals: proposal.map { [$0] } ?? [], surging: surging, workload: state.workload, up: up,
-            down: down)
+            state: state, proposals: proposal.map { [$0] } ?? [], surges: surges, surging: surging, workload: state.workload,
+            up: up, down: down)
+    }
+
+    /// Step 5: reports or drops the pending surge episode (one that has ended); returns the
+    /// reported one, if any. Call after the sustain timers are updated, before a proposal
+    /// resets them.
+    private static func resolveSurge(
+        _ state: inout ScalingState, up: Bool, measured: Measurements, now: UInt64, policy: ScalingPolicy
+    ) -> [SurgeEpisode] {
+        guard let episode = state.surgeEpisode, let end = episode.end else { return [] }
+        if let since = state.upSince, elapsed(from: since, to: now) >= policy.sustainUpSeconds {
+            state.surgeEpisode = nil  // a lasting rise, not a surge: the scale-up answers it
+            return []
+        }
+        let quiet = elapsed(from: end, to: now)
+        guard quiet >= policy.surgeWindowSeconds, !up,
+            measured.up.requests >= policy.minimumRequests || quiet >= policy.sustainUpSeconds
+        else { return [] }
+        state.surgeEpisode = nil
+        return [episode]
     }
 
     /// Whole seconds from `start` to `now`; 0 when `now` is earlier. Saturates at `Int.max`.

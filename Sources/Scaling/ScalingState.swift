@@ -21,11 +21,15 @@ public struct ScalingState: Sendable, Equatable {
     public var surging: Bool
     public var surgeSince: UInt64?
     public var surgeEnded: UInt64?
+    /// The surge episode not yet resolved: under way, or ended and waiting to be reported or
+    /// dropped (see `ScalingPolicyEngine`); nil when there is none.
+    public var surgeEpisode: SurgeEpisode?
 
     public init(
         upSince: UInt64? = nil, downSince: UInt64? = nil, lastRecommendation: UInt64? = nil,
         lastRecommendationKind: RecommendationKind? = nil, lastScaleUp: UInt64? = nil,
-        workload: WorkloadClass = .balanced, surging: Bool = false, surgeSince: UInt64? = nil, surgeEnded: UInt64? = nil
+        workload: WorkloadClass = .balanced, surging: Bool = false, surgeSince: UInt64? = nil, surgeEnded: UInt64? = nil,
+        surgeEpisode: SurgeEpisode? = nil
     ) {
         self.upSince = upSince
         self.downSince = downSince
@@ -36,6 +40,7 @@ public struct ScalingState: Sendable, Equatable {
         self.surging = surging
         self.surgeSince = surgeSince
         self.surgeEnded = surgeEnded
+        self.surgeEpisode = surgeEpisode
     }
 
     /// The state for the admin view; absent times are null.
@@ -51,6 +56,7 @@ public struct ScalingState: Sendable, Equatable {
             ("surging", .bool(surging)),
             ("surge_since", time(surgeSince)),
             ("surge_ended", time(surgeEnded)),
+            ("surge_episode", surgeEpisode?.json ?? .null),
         ])
     }
 }

@@ -216,7 +216,7 @@ final class OperatorService: HTTPHandler, Sendable {
     static let decisionCapacity = 200
     /// Longest wait for a leaving node to disappear from the cluster map before it is stopped.
     static let leaveTimeoutSeconds: Double = 60
-    static let kinds: Set<String> = ["add_node", "remove_node", "replace_node", "bigger_leader", "split_shard"]
+    static let kinds: Set<String> = ["add_node", "remove_node", "replace_node", "bigger_leader", "split_shard", "surge"]
 
     let settings: OperatorSettings
     let logger: Logger
@@ -358,6 +358,9 @@ final class OperatorService: HTTPHandler, Sendable {
         let joinURL = target["join_url"]?.stringValue.flatMap { $0.hasPrefix("http://") || $0.hasPrefix("https://") ? $0 : nil }
         guard Self.kinds.contains(kind) else {
             return (decision("skipped: unknown kind", node: targetNode, "kind \(kind) is not one this operator knows"), .none)
+        }
+        if kind == "surge" {  // informational: back pressure absorbed it; logged, nothing started
+            return (decision("noted", reason), .none)
         }
         guard settings.provision == .local else {
             return (decision("logged", node: targetNode, "--provision log: \(reason)"), .none)

@@ -313,6 +313,8 @@ def test_dedupe_survives_a_restart_and_log_mode_only_logs(operator_factory, n1):
     assert r.status == 200 and r.json()["action"] == "logged", r.describe()
     r = op.deliver(recommendation("split_shard", 2, {"shard": 1}))
     assert r.status == 200 and r.json()["action"] == "logged", r.describe()
+    r = op.deliver(recommendation("surge", 3, {}))  # informational in every mode
+    assert r.status == 200 and r.json()["action"] == "noted", r.describe()
     assert op.children() == {}
 
     assert op.terminate() == 0, op.log_tail()

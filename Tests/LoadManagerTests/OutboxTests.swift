@@ -48,6 +48,23 @@ final class OutboxTests: XCTestCase {
         XCTAssertEqual(try outbox.stats(), Outbox.Stats(pending: 2, delivered: 0, dropped: 0, attempts: 0, lastSeq: 2))
     }
 
+    /// A surge is informational and carries its episode between the evidence and `created_at`.
+    func testSurgeCarriesItsEpisode() throws {
+        let outbox = try open()
+        let episode = JSON.object([
+            ("started_at", .int(1_699_999_990_000)), ("ended_at", .int(1_699_999_997_000)), ("duration_seconds", .int(7)),
+        ])
+        let surge = try outbox.enqueue(kind: "surge", reason: "Surge: ...", stage: "Mach I", stageNumber: 1, target: .object([]),
+                                       evidence: .object([("duration_seconds", .double(7))]), episode: episode, source: "n1",
+                                       now: 1_700_000_000_000)
+        let body = try JSON.parse(surge.body)
+        XCTAssertEqual(body.members.map(\.key),
+                       ["id", "seq", "kind", "reason", "stage", "stage_number", "target", "evidence", "episode", "created_at", "source"])
+        XCTAssertEqual(body["kind"]?.stringValue, "surge")
+        XCTAssertEqual(body["episode"], episode)
+        XCTAssertEqual(body["target"]?.count, 0)
+    }
+
     func testUnknownKindIsRefusedAndNothingStored() throws {
         let outbox = try open()
         XCTAssertThrowsError(try enqueue(outbox, kind: "reboot_everything")) { error in

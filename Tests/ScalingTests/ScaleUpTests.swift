@@ -159,6 +159,10 @@ final class ScaleUpTests: XCTestCase {
         XCTAssertEqual(view["state"]?["last_recommendation"]?.intValue, Int64(second))
         XCTAssertEqual(view["state"]?["last_recommendation_kind"]?.stringValue, "add_node")
         XCTAssertEqual(view["state"]?["up_since"]?.isNull, true)
-        XCTAssertEqual(RecommendationKind.allCases.map(\.rawValue), ["add_node", "remove_node", "replace_node", "bigger_leader", "split_shard"])
+        XCTAssertEqual(view["surges"]?.count, 0)
+        XCTAssertEqual(view["state"]?["surge_episode"]?.isNull, true)
+        XCTAssertEqual(
+            RecommendationKind.allCases.map(\.rawValue), ["add_node", "remove_node", "replace_node", "bigger_leader", "split_shard", "surge"])
+        XCTAssertEqual(RecommendationKind.allCases.filter(\.isInformational), [.surge])
     }
 }

@@ -34,6 +34,8 @@ struct Simulator {
 
     private(set) var proposals: [(second: UInt64, proposal: Proposal)] = []
     private(set) var evaluations: [(second: UInt64, evaluation: Evaluation)] = []
+    /// Surge episodes reported, and when.
+    private(set) var surges: [(second: UInt64, episode: SurgeEpisode)] = []
     private(set) var nodesAdded = 0
     private(set) var splits = 0
     private var carry = (reads: 0.0, queries: 0.0, timeouts: 0.0)
@@ -63,6 +65,7 @@ struct Simulator {
                 windows: windows, now: now, facts: facts, state: state, policy: policy)
             state = evaluation.state
             evaluations.append((now, evaluation))
+            surges += evaluation.surges.map { (now, $0) }
             for proposal in evaluation.proposals {
                 proposals.append((now, proposal))
                 if applyProposals { apply(proposal) }
@@ -106,7 +109,7 @@ struct Simulator {
             facts.leaderLevel += 1
         case .splitShard:
             splits += 1
-        case .replaceNode:
+        case .replaceNode, .surge:
             break
         }
         facts.stageName = "Mach \(facts.stage)"
