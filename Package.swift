@@ -17,8 +17,9 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "CShims", dependencies: ["CMicroHTTPD", "CJansson", "CSQLite", "CCurl"]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CShims", dependencies: ["CMicroHTTPD", "CJansson", "CSQLite", "CCurl"],
+                linkerSettings: [.linkedLibrary("gnutls")]),
 
         // Layer 1: safe wrappers, no project logic.
         .target(name: "Sync"),
@@ -40,7 +41,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PeerTransport", dependencies: [
-            "Curl", "RaftCore", "Sync",
+            "Curl", "RaftCore", "Sync", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Replica", dependencies: [

@@ -32,6 +32,9 @@ public struct NodeConfiguration: Sendable {
     public var gateway = Gateway.Configuration()
     /// Where temporary backup snapshots are written (the data directory).
     public var scratchDirectory: String = "."
+    /// Internal routes (`/internal/v1/*`) need a client certificate the cluster CA verified
+    /// (`--tls-ca`), besides the cluster token.
+    public var requireClientCertificate = false
 
     public init() {}
 

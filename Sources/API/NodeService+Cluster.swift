@@ -183,6 +183,11 @@ extension NodeService {
     // MARK: Internal routes (cluster token)
 
     func authorizeInternal(_ request: Request) throws(Problem) {
+        // With a cluster CA (--tls-ca), node-to-node traffic also proves who it is: a client
+        // certificate the CA signed (docs/ARCHITECTURE.md, "TLS").
+        if configuration.requireClientCertificate && !request.clientCertificateVerified {
+            throw Problem(.unauthorized, "internal routes need a client certificate signed by the cluster CA (--tls-ca)")
+        }
         guard InternalAuth.check(authorizationHeader: request.header("authorization"), clusterToken: cluster.configuration.clusterToken) else {
             throw Problem(.unauthorized, "internal routes need Authorization: Bearer <cluster token>",
                           headers: [("WWW-Authenticate", #"Bearer realm="machdb-cluster""#)])

@@ -1,4 +1,5 @@
 #include "shims.h"
+#include <gnutls/gnutls.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,9 +30,19 @@ struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *o,
         { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, completed_cls },
         { MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)machdb_mhd_no_unescape, NULL },
         { MHD_OPTION_END, 0, NULL },
+        { MHD_OPTION_END, 0, NULL },
+        { MHD_OPTION_END, 0, NULL },
+        { MHD_OPTION_END, 0, NULL },
     };
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME
                        | MHD_USE_ITC | MHD_USE_TURBO | MHD_ALLOW_UPGRADE;
+    if (o->tls_key_pem && o->tls_cert_pem) {
+        size_t n = sizeof(ops) / sizeof(ops[0]) - 4;  // the first of the spare END slots
+        flags |= MHD_USE_TLS;
+        ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->tls_key_pem };
+        ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)o->tls_cert_pem };
+        if (o->tls_trust_pem) ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, (void *)o->tls_trust_pem };
+    }
     return MHD_start_daemon(flags, o->port, accept, accept_cls, handler, handler_cls,
                             MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
 }
@@ -67,4 +78,15 @@ int machdb_set_thread_name(const char *name) { return prctl(PR_SET_NAME, (unsign
 
 int machdb_mhd_upgrade_close(struct MHD_UpgradeResponseHandle *urh) {
     return MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE) == MHD_YES ? 0 : -1;
+}
+
+int machdb_mhd_client_verified(struct MHD_Connection *connection) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!info || !info->tls_session) return 0;
+    gnutls_session_t session = (gnutls_session_t)info->tls_session;
+    unsigned int list_size = 0;
+    if (!gnutls_certificate_get_peers(session, &list_size) || list_size == 0) return 0;
+    unsigned int status = 0;
+    if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS) return 0;
+    return status == 0 ? 1 : 0;
 }

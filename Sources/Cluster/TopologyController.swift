@@ -90,7 +90,7 @@ public final class TopologyController: Sendable {
     private func round() {
         guard let replica = cluster.replica else { return }
         noteSettings()
-        throttleSilentReplicas()
+        throttleSilentReplicas(leading: replica.status.isLeader)
         placeWriters()
         reportShards()
         dropMovedShards()
@@ -144,9 +144,11 @@ public final class TopologyController: Sendable {
 
     /// Paces what this node sends to silent replicas (`ClusterMap.silentReplicas`,
     /// `CatchUpThrottle`), as its applied map says; logs when the set changes.
-    private func throttleSilentReplicas() {
+    private func throttleSilentReplicas(leading: Bool) {
         let settings = cluster.settings
-        let members = store.members, map = cluster.maps.map
+        // No map applied yet: only the founder forming the cluster judges (from its own Mach I
+        // map); a node that just joined knows too little and paces nobody.
+        let members = store.members, map = cluster.maps.replicated ?? (leading ? cluster.maps.standalone : ClusterMap.empty)
         let joining = Dictionary(members.filter { map.node($0.id) == nil }.map { ($0.id, $0.level) }, uniquingKeysWith: { first, _ in first })
         let silent = map.silentReplicas(maxVoters: settings.maxVoters, joining: joining)
         let ids = Set(silent.compactMap { id in members.first { $0.id == id }?.raftID })

@@ -24,6 +24,7 @@ enum EasyRequest {
         check(machdb_curl_setopt_write_cb(handle, CURLOPT_HEADERFUNCTION, writeHeader))
         check(machdb_curl_setopt_ptr(handle, CURLOPT_HEADERDATA, sink))
         check(machdb_curl_setopt_ptr(handle, CURLOPT_HTTPHEADER, headers.pointer.map { UnsafeMutableRawPointer($0) }))
+        if request.url.hasPrefix("https://") { ClientTLS.apply(to: handle, check: check) }
         if request.method == "HEAD" {
             check(machdb_curl_setopt_long(handle, CURLOPT_NOBODY, 1))
         } else if request.method != "GET" || !request.body.isEmpty {

@@ -1,4 +1,5 @@
 import CMicroHTTPD
+import CShims
 import Sync
 
 /// One request/response exchange on a connection; libmicrohttpd's per-request context.
@@ -35,7 +36,8 @@ final class Exchange: Responder, @unchecked Sendable {
     }
 
     var request: Request {
-        Request(method: method, path: path, headers: headers, query: query, body: body, receivedAt: receivedAt)
+        Request(method: method, path: path, headers: headers, query: query, body: body, receivedAt: receivedAt,
+                clientCertificateVerified: server?.configuration.tls?.trustPEM != nil && machdb_mhd_client_verified(connection) == 1)
     }
 
     /// Called on the I/O thread after the handler returned: the response if it already came,

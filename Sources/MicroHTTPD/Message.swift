@@ -12,15 +12,20 @@ public struct Request: Sendable {
     public internal(set) var body: [UInt8]
     /// Monotonic time (ns) when the request head arrived.
     public let receivedAt: UInt64
+    /// Over HTTPS with a trust CA (`ServerConfiguration.TLS.trustPEM`): the client presented a
+    /// certificate that CA verifies.
+    public let clientCertificateVerified: Bool
 
     public init(method: String, path: String, headers: [(name: String, value: String)],
-                query: [(name: String, value: String)], body: [UInt8], receivedAt: UInt64) {
+                query: [(name: String, value: String)], body: [UInt8], receivedAt: UInt64,
+                clientCertificateVerified: Bool = false) {
         self.method = method
         self.path = path
         self.headers = headers
         self.query = query
         self.body = body
         self.receivedAt = receivedAt
+        self.clientCertificateVerified = clientCertificateVerified
     }
 
     /// The first header named `name` (case-insensitive). Names are stored lowercased, so a

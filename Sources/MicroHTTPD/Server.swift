@@ -30,6 +30,8 @@ public final class Server: @unchecked Sendable {
 
     /// The bound port (useful with port 0).
     public private(set) var port: UInt16 = 0
+    /// Copies of the TLS PEM texts handed to libmicrohttpd, freed after the daemon stopped.
+    private var tlsMemory: [UnsafeMutablePointer<CChar>?] = []
 
     public init(configuration: ServerConfiguration, handler: any HTTPHandler) throws(HTTPServerError) {
         try configuration.validate()
@@ -43,6 +45,13 @@ public final class Server: @unchecked Sendable {
         options.listen_backlog = UInt32(configuration.listenBacklog)
         options.connection_memory_limit = configuration.connectionMemoryLimit
         let context = Unmanaged.passUnretained(self).toOpaque()
+        // libmicrohttpd keeps pointers to the PEM texts: they live as long as the server.
+        if let tls = configuration.tls {
+            tlsMemory = [strdup(tls.keyPEM), strdup(tls.certificatePEM), tls.trustPEM.map { strdup($0) } ?? nil]
+            options.tls_key_pem = UnsafePointer(tlsMemory[0])
+            options.tls_cert_pem = UnsafePointer(tlsMemory[1])
+            options.tls_trust_pem = UnsafePointer(tlsMemory[2])
+        }
         let started: OpaquePointer? = configuration.host.withCString { host in
             options.bind_ip = host
             return machdb_mhd_start(&options, acceptPolicy, context, accessHandler, context, completedHandler, context)
@@ -81,7 +90,10 @@ public final class Server: @unchecked Sendable {
         MHD_stop_daemon(daemon)
     }
 
-    deinit { shutdown() }
+    deinit {
+        shutdown()
+        for pointer in tlsMemory { free(pointer) }
+    }
 
     // MARK: - Callbacks (I/O threads)
 

@@ -19,6 +19,22 @@ public struct ServerConfiguration: Sendable {
     public var listenBacklog: Int = 4096
     /// Per-connection buffer for the request head and body chunks.
     public var connectionMemoryLimit: Int = 32 << 10
+    /// Serve HTTPS (libmicrohttpd with GnuTLS) instead of plain HTTP.
+    public var tls: TLS?
+
+    /// HTTPS: the server's key and certificate chain, PEM; with `trustPEM`, clients are asked
+    /// for a certificate, and `Request.clientCertificateVerified` says whether that CA verified it.
+    public struct TLS: Sendable {
+        public var keyPEM: String
+        public var certificatePEM: String
+        public var trustPEM: String?
+
+        public init(keyPEM: String, certificatePEM: String, trustPEM: String? = nil) {
+            self.keyPEM = keyPEM
+            self.certificatePEM = certificatePEM
+            self.trustPEM = trustPEM
+        }
+    }
 
     public init() {}
 

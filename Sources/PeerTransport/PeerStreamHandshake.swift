@@ -69,11 +69,18 @@ public enum PeerStreamHandshake {
 
     /// `http://host:port[/...]` → (host, port); nil for another scheme or a bad port.
     static func hostPort(_ url: String) -> (String, UInt16)? {
-        guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst(7).prefix { $0 != "/" }
-        guard let colon = rest.lastIndex(of: ":") else { return (String(rest), 80) }
+        guard let endpoint = endpoint(url) else { return nil }
+        return (endpoint.host, endpoint.port)
+    }
+
+    /// Host, port and whether to speak TLS, from an `http://` or `https://` base URL.
+    static func endpoint(_ url: String) -> (host: String, port: UInt16, tls: Bool)? {
+        let tls = url.hasPrefix("https://")
+        guard tls || url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(tls ? 8 : 7).prefix { $0 != "/" }
+        guard let colon = rest.lastIndex(of: ":") else { return (String(rest), tls ? 443 : 80, tls) }
         guard let port = UInt16(rest[rest.index(after: colon)...]) else { return nil }
-        return (String(rest[..<colon]), port)
+        return (String(rest[..<colon]), port, tls)
     }
 }
 

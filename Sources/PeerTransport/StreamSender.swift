@@ -19,8 +19,8 @@ struct StreamSender: Sendable {
             socket?.close()
             threads.finished()
         }
-        guard let (host, port) = PeerStreamHandshake.hostPort(link.baseURL) else {
-            logger.error("transport: peer \(link.id) has an unusable URL \(link.baseURL) (http://host:port expected)")
+        guard let (host, port, tls) = PeerStreamHandshake.endpoint(link.baseURL) else {
+            logger.error("transport: peer \(link.id) has an unusable URL \(link.baseURL) (http(s)://host:port expected)")
             return
         }
         let baseBackoff = UInt64(configuration.backoffMilliseconds) * 1_000_000
@@ -31,7 +31,7 @@ struct StreamSender: Sendable {
         while !link.isStopped {
             guard let stream = socket else {
                 do {
-                    let opened = try open(host: host, port: port)
+                    let opened = try open(host: host, port: port, tls: tls)
                     socket = opened
                     link.use(opened)
                     let recovered: UInt64 = link.counters.withLock { counters in
@@ -82,10 +82,11 @@ struct StreamSender: Sendable {
     }
 
     /// Connects and upgrades; the socket comes back blocking with the send timeout.
-    private func open(host: String, port: UInt16) throws(TransportError) -> StreamSocket {
+    private func open(host: String, port: UInt16, tls: Bool) throws(TransportError) -> StreamSocket {
         let socket = try StreamSocket.connect(host: host, port: port, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
         socket.makeBlocking(sendTimeoutMilliseconds: configuration.connectTimeoutMilliseconds,
                             receiveTimeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+        if tls { try socket.startTLS(try StreamTLS.current(), host: host) }
         try socket.writeAll(PeerStreamHandshake.request(host: host, port: port, from: configuration.nodeID,
                                                         clusterToken: configuration.clusterToken))
         do {

@@ -1,3 +1,4 @@
+import COpenSSL
 import Glibc
 
 /// One TCP socket of a peer stream, owned by one thread at a time. Blocking I/O bounded by
@@ -8,6 +9,8 @@ final class StreamSocket: @unchecked Sendable {
     /// HTTP server, which closes it).
     private let owned: Bool
     private var closed = false
+    /// The TLS session on a dialed socket (`startTLS`), else nil: plain bytes.
+    private var tls: OpaquePointer?
 
     init(descriptor: Int32, owned: Bool) {
         self.descriptor = descriptor
@@ -62,9 +65,22 @@ final class StreamSocket: @unchecked Sendable {
         setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
+    /// Runs TLS over this connected socket (see `StreamTLS`); later reads and writes go through it.
+    func startTLS(_ context: StreamTLS, host: String) throws(TransportError) {
+        tls = try context.connect(descriptor: descriptor, host: host)
+    }
+
     /// Writes every byte; throws on error or when the send timeout passes (a peer that stopped
     /// reading).
     func writeAll(_ bytes: [UInt8]) throws(TransportError) {
+        if let tls {
+            let written = bytes.withUnsafeBytes { raw in SSL_write(tls, raw.baseAddress, Int32(raw.count)) }
+            guard written == Int32(bytes.count) else {
+                let code = errno
+                throw .badFrame(code == EAGAIN || code == EWOULDBLOCK ? "send timed out (peer not reading)" : "TLS write: \(StreamTLS.lastError())")
+            }
+            return
+        }
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in
@@ -80,6 +96,14 @@ final class StreamSocket: @unchecked Sendable {
     /// Reads what is available into `buffer` (blocking up to the receive timeout); returns the
     /// count, 0 at end of stream. Throws on error or timeout.
     func read(into buffer: inout [UInt8]) throws(TransportError) -> Int {
+        if let tls {
+            let count = buffer.withUnsafeMutableBytes { raw in SSL_read(tls, raw.baseAddress, Int32(raw.count)) }
+            if count > 0 { return Int(count) }
+            let error = SSL_get_error(tls, count)
+            if error == SSL_ERROR_ZERO_RETURN { return 0 }
+            let code = errno
+            throw .badFrame(code == EAGAIN || code == EWOULDBLOCK ? "nothing received in time" : "TLS read: \(StreamTLS.lastError())")
+        }
         while true {
             let count = buffer.withUnsafeMutableBytes { raw in recv(descriptor, raw.baseAddress, raw.count, 0) }
             if count >= 0 { return count }
@@ -95,6 +119,8 @@ final class StreamSocket: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
+        if let tls { SSL_free(tls) }
+        tls = nil
         if owned { _ = Glibc.close(descriptor) }
     }
 }

@@ -1,4 +1,5 @@
 import Cluster
+import Curl
 import API
 import ArgumentParser
 import Foundation
@@ -21,6 +22,7 @@ struct Serve: ParsableCommand {
         "connection-timeout", "threads", "write-queue", "query-timeout", "read-wait", "log-level", "snapshot-rate", "snapshot-entries",
         "failure-timeout", "remove-after", "max-voters", "max-replicas", "silent-replica-rate",
         "upstream-limit", "wait-queue", "request-deadline", "leaderless-wait", "leaderless-buffer", "scaling-policy",
+        "tls-cert", "tls-key", "tls-ca",
     ]
 
     @Option(help: "Node id, unique in the cluster.") var nodeID = "n1"
@@ -58,7 +60,16 @@ struct Serve: ParsableCommand {
     @Option(help: "Writes waiting for a leader at once, at most.") var leaderlessBuffer = 1_024
     @Option(help: "JSON file with scaling policy fields (see GET /admin/v1/scaling/policy); PUT on that route overrides it.") var scalingPolicy: String?
 
+    @Option(help: "PEM certificate (chain) to serve HTTPS with, instead of plain HTTP (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "PEM cluster CA: nodes verify each other's certificates with it (node-to-node requests must present one it signed); also what this node trusts for outgoing HTTPS (peers, the operator hook).") var tlsCa: String?
+
     func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsCa != nil && tlsCert == nil { throw ValidationError("--tls-ca needs --tls-cert and --tls-key (this node's certificate, signed by that CA)") }
+        for (flag, path) in [("--tls-cert", tlsCert), ("--tls-key", tlsKey), ("--tls-ca", tlsCa)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) { throw ValidationError("\(flag) \(path): not a readable file") }
+        }
         if let join, !(join.hasPrefix("http://") || join.hasPrefix("https://")) {
             throw ValidationError("--join takes a node URL like http://127.0.0.1:7001")
         }
@@ -118,7 +129,12 @@ struct Serve: ParsableCommand {
 
         var nodeConfiguration = NodeConfiguration()
         nodeConfiguration.nodeID = nodeID
-        nodeConfiguration.advertiseURL = advertise ?? "http://\(listen)"
+        nodeConfiguration.advertiseURL = advertise ?? "\(tlsCert == nil ? "http" : "https")://\(listen)"
+        nodeConfiguration.requireClientCertificate = tlsCa != nil
+        if tlsCert != nil {
+            // Outgoing HTTPS (peers, relays, snapshots, joins, the hook) and the peer streams.
+            ClientTLS.configure(ClientTLS(caFile: tlsCa, certificateFile: tlsCert, keyFile: tlsKey))
+        }
         nodeConfiguration.level = level
         nodeConfiguration.adminToken = adminToken
         nodeConfiguration.maxJSONDepth = maxJSONDepth
@@ -175,6 +191,12 @@ struct Serve: ParsableCommand {
         serverConfiguration.connectionLimit = connectionLimit
         serverConfiguration.connectionTimeoutSeconds = connectionTimeout
         serverConfiguration.maxBodyBytes = maxBodyBytes
+        if let tlsCert, let tlsKey {
+            serverConfiguration.tls = ServerConfiguration.TLS(
+                keyPEM: try String(contentsOfFile: tlsKey, encoding: .utf8),
+                certificatePEM: try String(contentsOfFile: tlsCert, encoding: .utf8),
+                trustPEM: try tlsCa.map { try String(contentsOfFile: $0, encoding: .utf8) })
+        }
         let server = try Server(configuration: serverConfiguration, handler: service)
         service.attach { [unowned server] in (server.connections, server.inFlight) }
         logger.info("machdb node serving", metadata: [

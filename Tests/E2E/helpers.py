@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import ssl
 import json
 import os
 import re
@@ -275,7 +276,7 @@ class Node:
     def __init__(self, binary: Path, base_dir: Path, node_id: str = "n1", *,
                  admin_token: str | None = None, extra_args: Iterable[str] = (),
                  env: dict | None = None, data_dir: Path | None = None,
-                 listen_host: str = "127.0.0.1"):
+                 listen_host: str = "127.0.0.1", tls: "ssl.SSLContext | None" = None):
         self.binary = Path(binary)
         self.node_id = node_id
         self.base_dir = Path(base_dir)
@@ -287,6 +288,7 @@ class Node:
         self.extra_args = list(extra_args)
         self.extra_env = dict(env or {})
         self.listen_host = listen_host
+        self.tls = tls  # an HTTPS node (--tls-cert): requests verify it with this context
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self._log_file = None
@@ -302,7 +304,7 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     # -- process control
 
@@ -447,7 +449,8 @@ class Node:
         """One request on a fresh connection; `target` is sent exactly as given."""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.tls) if self.tls
+                else http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout))
         t0 = time.monotonic()
         try:
             conn.putrequest(method, target, skip_accept_encoding=True)
@@ -736,12 +739,13 @@ class Cluster:
 
     def __init__(self, binary: Path, dir_fn: Callable[[str], Path], *,
                  cluster_token: str = CLUSTER_TOKEN, admin_token: str = CLUSTER_ADMIN_TOKEN,
-                 common_args: Iterable[str] = ()):
+                 common_args: Iterable[str] = (), tls: "ssl.SSLContext | None" = None):
         self.binary = Path(binary)
         self.dir_fn = dir_fn
         self.cluster_token = cluster_token
         self.admin_token = admin_token
         self.common_args = list(common_args)
+        self.tls = tls
         self.nodes: list[Node] = []
 
     # -- membership
@@ -783,7 +787,7 @@ class Cluster:
             args += ["--join", join]
         args += self.common_args + list(extra_args)
         n = Node(self.binary, self.dir_fn(node_id), node_id, admin_token=self.admin_token,
-                 extra_args=args)
+                 extra_args=args, tls=self.tls)
         self.nodes.append(n)
         if start:
             n.start(timeout=timeout)

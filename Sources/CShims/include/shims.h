@@ -24,6 +24,9 @@ struct machdb_mhd_options {
     unsigned int connection_timeout_seconds;
     unsigned int listen_backlog;
     size_t connection_memory_limit;
+    const char *tls_key_pem;      ///< PEM private key: serve HTTPS (with tls_cert_pem); NULL: plain HTTP
+    const char *tls_cert_pem;     ///< PEM certificate chain
+    const char *tls_trust_pem;    ///< PEM CA: ask clients for a certificate (see machdb_mhd_client_verified); NULL: none
 };
 
 /// Starts a daemon with epoll, an internal thread pool, suspend/resume and upgrades enabled.
@@ -34,6 +37,10 @@ struct MHD_Daemon *machdb_mhd_start(const struct machdb_mhd_options *options,
                                     MHD_AcceptPolicyCallback accept, void *accept_cls,
                                     MHD_AccessHandlerCallback handler, void *handler_cls,
                                     MHD_RequestCompletedCallback completed, void *completed_cls);
+
+/// With HTTPS and a trust CA: 1 when the client presented a certificate the CA verifies, else
+/// 0 (none, untrusted, or plain HTTP).
+int machdb_mhd_client_verified(struct MHD_Connection *connection);
 
 /// Ends an upgraded connection (MHD_UPGRADE_ACTION_CLOSE): libmicrohttpd closes the socket.
 /// Call exactly once per upgrade. Returns 0, or -1 when libmicrohttpd refused.
