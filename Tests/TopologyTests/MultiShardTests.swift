@@ -6,6 +6,22 @@ import XCTest
 /// walk of each group and the Writer spread together, through `ShardedSimulator`, with the
 /// per-shard invariants checked after every round.
 final class MultiShardTests: XCTestCase {
+    /// Mach V (two Read Replicas at most, a dead node removed after 1 s), split at 501, then
+    /// three more nodes: Figure 7's starting point, before the move.
+    static func eightNodesTwoShards() -> ShardedSimulator {
+        var policy = TopologyPolicy()
+        policy.maxReplicas = 2
+        policy.removeAfterMilliseconds = 1_000
+        var sim = ShardedSimulator(.stage(5, policy: policy))
+        sim.split(1, at: 501)
+        sim.converge()
+        for id in ["n6", "n7", "n8"] {
+            sim.meta.join(id)
+            sim.converge()
+        }
+        return sim
+    }
+
     /// Mach IV split in two: both shards on the same four nodes, their Writers apart, the
     /// Read Replica reading both.
     func testTwoShardsOnFourNodes() {
@@ -27,15 +43,7 @@ final class MultiShardTests: XCTestCase {
     /// the new shard moved onto them: it has its own Writer and two Read Replicas there, and
     /// the old nodes no longer hold it.
     func testFigureSevenOnEightNodes() {
-        var policy = TopologyPolicy()
-        policy.maxReplicas = 2
-        var sim = ShardedSimulator(.stage(5, policy: policy))
-        sim.split(1, at: 501)
-        sim.converge()
-        for id in ["n6", "n7", "n8"] {
-            sim.meta.join(id)
-            sim.converge()
-        }
+        var sim = Self.eightNodesTwoShards()
         XCTAssertEqual(sim.map.stage, 8)
         sim.move(501, to: ["n6", "n7", "n8"])
         sim.converge()
@@ -87,16 +95,7 @@ final class MultiShardTests: XCTestCase {
     /// the group keeps every old member and its quorum; once the planner removes the dead
     /// node, another node takes its place in the placement and the move completes.
     func testAMoveInterruptedByAFailure() {
-        var policy = TopologyPolicy()
-        policy.maxReplicas = 2
-        policy.removeAfterMilliseconds = 1_000
-        var sim = ShardedSimulator(.stage(5, policy: policy))
-        sim.split(1, at: 501)
-        sim.converge()
-        for id in ["n6", "n7", "n8"] {
-            sim.meta.join(id)
-            sim.converge()
-        }
+        var sim = Self.eightNodesTwoShards()
         let oldVoters = sim.entry(501)!.voters
         sim.move(501, to: ["n6", "n7", "n8"])
         XCTAssertTrue(sim.run { $0.group(501)!.conf.isLearner(7) })
@@ -121,16 +120,7 @@ final class MultiShardTests: XCTestCase {
     /// The leader of a moving shard fails before it handed leadership over: another old voter
     /// takes over and finishes the walk.
     func testAMoveWhoseLeaderFails() {
-        var policy = TopologyPolicy()
-        policy.maxReplicas = 2
-        policy.removeAfterMilliseconds = 1_000
-        var sim = ShardedSimulator(.stage(5, policy: policy))
-        sim.split(1, at: 501)
-        sim.converge()
-        for id in ["n6", "n7", "n8"] {
-            sim.meta.join(id)
-            sim.converge()
-        }
+        var sim = Self.eightNodesTwoShards()
         sim.move(501, to: ["n6", "n7", "n8"])
         XCTAssertTrue(sim.run { $0.group(501)!.conf.isVoter(6) })
         let leader = sim.entry(501)!.writer!
