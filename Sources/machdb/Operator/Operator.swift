@@ -1,4 +1,3 @@
-import API
 import ArgumentParser
 import Foundation
 import Logging
