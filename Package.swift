@@ -91,6 +91,9 @@ let package = Package(
         .testTarget(name: "PeerTransportTests", dependencies: [
             "PeerTransport", "MicroHTTPD", "RaftCore", .product(name: "Logging", package: "swift-log"),
         ]),
+        // The operator's pure parts (container specs, Docker answers, node choice) live in the
+        // executable; tested with @testable import.
+        .testTarget(name: "OperatorTests", dependencies: ["machdb", "JSON"]),
         .testTarget(name: "RuntimeTests", dependencies: [
             "Replica", "PeerTransport", "Storage", "MicroHTTPD", "RaftCore", "Sync", "Sharding",
             .product(name: "Logging", package: "swift-log"),

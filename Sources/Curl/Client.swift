@@ -8,14 +8,18 @@ public struct ClientRequest: Sendable {
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
     public var timeoutMilliseconds: Int
+    /// Connect to this unix socket instead of the URL's host and port (CURLOPT_UNIX_SOCKET_PATH;
+    /// the URL still gives the path and the Host header), e.g. the Docker daemon's.
+    public var unixSocketPath: String?
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [],
-                body: [UInt8] = [], timeoutMilliseconds: Int = 10_000) {
+                body: [UInt8] = [], timeoutMilliseconds: Int = 10_000, unixSocketPath: String? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.unixSocketPath = unixSocketPath
     }
 }
 

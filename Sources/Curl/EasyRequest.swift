@@ -16,6 +16,7 @@ enum EasyRequest {
         var first = CURLE_OK
         func check(_ code: CURLcode) { if first == CURLE_OK { first = code } }
         check(machdb_curl_setopt_str(handle, CURLOPT_URL, request.url))
+        if let socket = request.unixSocketPath { check(machdb_curl_setopt_str(handle, CURLOPT_UNIX_SOCKET_PATH, socket)) }
         check(machdb_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1))
         check(machdb_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, request.timeoutMilliseconds))
         check(machdb_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectTimeoutMilliseconds))

@@ -62,7 +62,7 @@ class OperatorProcess:
     """One `machdb operator` process with its own data root and log file."""
 
     def __init__(self, binary: Path, base_dir: Path, *, node_prefix: str, max_nodes: int = 2,
-                 provision: str = "local", secret_via_env: bool = False):
+                 provision: str = "local", secret_via_env: bool = False, hook_url: str | None = None):
         self.binary = Path(binary)
         self.base_dir = Path(base_dir)
         self.data_root = self.base_dir / "operator-data"
@@ -73,6 +73,7 @@ class OperatorProcess:
         self.max_nodes = max_nodes
         self.provision = provision
         self.secret_via_env = secret_via_env
+        self.hook_url = hook_url
         self.proc: subprocess.Popen | None = None
         self._log = None
 
@@ -83,7 +84,7 @@ class OperatorProcess:
                 "--base-port", str(self.base_port), "--binary", str(self.binary),
                 "--data-root", str(self.data_root), "--cluster-token", CLUSTER_TOKEN,
                 "--admin-token", CLUSTER_ADMIN_TOKEN, "--node-prefix", self.node_prefix,
-                "--max-nodes", str(self.max_nodes)]
+                "--max-nodes", str(self.max_nodes), *(["--hook-url", self.hook_url] if self.hook_url else [])]
 
     def start(self) -> "OperatorProcess":
         assert self.proc is None or self.proc.poll() is not None, "operator already running"
@@ -273,7 +274,12 @@ def test_add_duplicate_and_remove_a_provisioned_node(operator_factory, n1):
         raise AssertionError(f"{e}\noperator log:\n{op.log_tail()}\n{child} log:\n{op.child_log_tail(child)}")
     assert not pid_alive(pid)
     assert op.children()[child]["exit_code"] == 0, op.children()
-    assert [d["action"] for d in op.decisions()] == ["removing", "started"]  # newest first
+    # The outcome is a decision of its own, once the node is stopped (newest first).
+    wait_until(lambda: [d["action"] for d in op.decisions()] == ["removed", "removing", "started"], 10.0,
+               "the 'removed' decision")
+    removed = op.decisions()[0]
+    assert removed["id"] == json.loads(remove)["id"] and removed["node"] == child, removed
+    assert removed["detail"] == f"left the cluster map; process {pid} exited with 0", removed
 
     # Removing a node this operator did not start is refused.
     r = op.deliver(recommendation("remove_node", 3, {"node": "n1", "join_url": n1.url}))
@@ -282,10 +288,15 @@ def test_add_duplicate_and_remove_a_provisioned_node(operator_factory, n1):
 
 
 def test_operator_sigterm_stops_its_children(operator_factory, n1):
-    op = operator_factory(node_prefix="opb", max_nodes=1)
+    # --hook-url: the nodes it starts post their recommendations to it too, signed with its secret.
+    hook = "http://127.0.0.1:9/hook"
+    op = operator_factory(node_prefix="opb", max_nodes=1, hook_url=hook)
     r = op.deliver(recommendation("add_node", 1, {"join_url": n1.url}))
     assert r.status == 200 and r.json()["action"] == "started", r.describe()
     child = r.json()["node"]
+    # The child's log starts with the command line it was started with.
+    started_with = op.child_log_tail(child, max_bytes=1 << 20).split("\n=====", 1)[-1].split("\n", 1)[0]
+    assert f" --hook-url {hook} --hook-secret {SECRET}" in started_with, started_with
     # Past --max-nodes: refused.
     r = op.deliver(recommendation("add_node", 2, {"join_url": n1.url}))
     assert r.status == 200 and r.json()["action"] == "skipped: max nodes", r.describe()
