@@ -1,17 +1,13 @@
 """TLS: nodes serve HTTPS (--tls-cert/--tls-key) and verify each other with a cluster CA
 (--tls-ca); certificates are made with openssl at run time."""
-import hashlib
-import hmac
 import http.client
-import http.server
 import json
 import ssl
 import subprocess
-import threading
 
 import pytest
 
-from helpers import CLUSTER_TOKEN, doc_path, wait_until
+from helpers import CLUSTER_TOKEN, doc_path, free_port, wait_until
 
 
 def openssl(*args, cwd):
@@ -121,39 +117,39 @@ def test_plain_http_and_untrusted_peers_are_refused_and_curl_cacert_works(cluste
     assert [n["id"] for n in view["nodes"]] == ["n1"], view["nodes"]
 
 
-def test_the_operator_hook_may_be_https(cluster_factory, pki):
-    """A node posts its recommendations to an HTTPS hook whose certificate the cluster CA signed."""
+def test_the_operator_hook_may_be_https(cluster_factory, pki, machdb_bin, tmp_path):
+    """machdb operator serves its hook over HTTPS (a certificate the cluster CA signed); the
+    nodes post their signed recommendations there."""
     d = pki["dir"]
     make_cert(d, "cluster-ca", "hook")
-    received = []
+    port = free_port()
+    secret = "tls-hook-secret"
+    log = open(tmp_path / "operator.log", "wb")
+    operator = subprocess.Popen(
+        [str(machdb_bin), "operator", "--listen", f"127.0.0.1:{port}", "--secret", secret, "--provision", "log",
+         "--data-root", str(tmp_path / "operator-data"), "--tls-cert", str(d / "hook.pem"), "--tls-key", str(d / "hook.key"),
+         "--tls-ca", str(pki["ca"])], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.headers.get("X-Machdb-Signature"), body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(d / "hook.pem"), str(d / "hook.key"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    def decisions():
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=pki["context"])
+        try:
+            conn.request("GET", "/decisions")
+            return json.loads(conn.getresponse().read())["decisions"]
+        finally:
+            conn.close()
     try:
-        secret = "tls-hook-secret"
+        wait_until(lambda: decisions() is not None, 20, "the operator over HTTPS")
         c = tls_cluster(cluster_factory, pki, common_args=[
-            "--hook-url", f"https://127.0.0.1:{server.server_address[1]}/hook", "--hook-secret", secret])
+            "--hook-url", f"https://127.0.0.1:{port}/hook", "--hook-secret", secret])
         # A Read Replica lost: the planner records replace_node; the entry point delivers it.
         view = c.nodes[0].get("/admin/v1/cluster", headers=c.nodes[0].admin_headers()).json()
         victim = next(n["id"] for n in view["nodes"] if n["roles"] == ["replica"])
         c.node(victim).kill9()
-        wait_until(lambda: any(json.loads(b).get("kind") == "replace_node" for _, b in received), 30,
-                   "a replace_node posted to the HTTPS hook")
-        signature, body = next((s, b) for s, b in received if json.loads(b).get("kind") == "replace_node")
-        assert signature == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        assert json.loads(body)["target"]["node"] == victim
+        found = wait_until(lambda: [x for x in decisions() if x["kind"] == "replace_node"], 30,
+                           "the operator to receive a replace_node over HTTPS")
+        assert found[0]["action"] == "logged", found  # signature verified: only then is it decided on
+        assert victim in found[0]["detail"] or found[0].get("node") == victim, found
     finally:
-        server.shutdown()
+        operator.terminate()
+        operator.wait(timeout=15)
+        log.close()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Curl
 import Foundation
 import Logging
 import MicroHTTPD
@@ -42,8 +43,12 @@ struct Operator: ParsableCommand {
     @Option(help: "User-defined network the cluster's containers share; containers are named <network>-<node id>. Docker only.")
     var dockerNetwork = "machdb"
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "PEM certificate (chain): receive the hook over HTTPS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "PEM CA the operator trusts for its own HTTPS calls to the cluster (e.g. the cluster CA).") var tlsCa: String?
 
     func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         _ = try Serve.hostPort(listen)
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
         guard (1...65_535).contains(basePort) else { throw ValidationError("--base-port must be 1...65535") }
@@ -106,6 +111,14 @@ struct Operator: ParsableCommand {
         serverConfiguration.threads = 2
         serverConfiguration.connectionLimit = 1_000
         serverConfiguration.maxBodyBytes = OperatorService.maxBodyBytes
+        if let tlsCert, let tlsKey {
+            serverConfiguration.tls = ServerConfiguration.TLS(keyPEM: try String(contentsOfFile: tlsKey, encoding: .utf8),
+                                                              certificatePEM: try String(contentsOfFile: tlsCert, encoding: .utf8))
+        }
+        if tlsCa != nil || tlsCert != nil {
+            // Its calls to the cluster (leave, split, move) verify with the CA and show its certificate.
+            ClientTLS.configure(ClientTLS(caFile: tlsCa, certificateFile: tlsCert, keyFile: tlsKey))
+        }
         let server = try Server(configuration: serverConfiguration, handler: service)
         var metadata: Logger.Metadata = [
             "listen": "\(host):\(server.port)", "provision": "\(provision.rawValue)", "data_root": "\(root)", "max_nodes": "\(maxNodes)",
