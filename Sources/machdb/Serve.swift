@@ -99,13 +99,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
-        Signals.block()
-        let threshold = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = threshold
-            return handler
-        }
+        ProcessSetup.start(logLevel: logLevel)
         var logger = Logger(label: "machdb.node")
         logger[metadataKey: "node"] = "\(nodeID)"
 
@@ -191,12 +185,7 @@ struct Serve: ParsableCommand {
         serverConfiguration.connectionLimit = connectionLimit
         serverConfiguration.connectionTimeoutSeconds = connectionTimeout
         serverConfiguration.maxBodyBytes = maxBodyBytes
-        if let tlsCert, let tlsKey {
-            serverConfiguration.tls = ServerConfiguration.TLS(
-                keyPEM: try String(contentsOfFile: tlsKey, encoding: .utf8),
-                certificatePEM: try String(contentsOfFile: tlsCert, encoding: .utf8),
-                trustPEM: try tlsCa.map { try String(contentsOfFile: $0, encoding: .utf8) })
-        }
+        serverConfiguration.tls = try ProcessSetup.serverTLS(certificate: tlsCert, key: tlsKey, trust: tlsCa)
         let server = try Server(configuration: serverConfiguration, handler: service)
         service.attach { [unowned server] in (server.connections, server.inFlight) }
         logger.info("machdb node serving", metadata: [

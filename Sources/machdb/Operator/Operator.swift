@@ -74,13 +74,7 @@ struct Operator: ParsableCommand {
     }
 
     func run() throws {
-        Signals.block()
-        let threshold = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = threshold
-            return handler
-        }
+        ProcessSetup.start(logLevel: logLevel)
         let logger = Logger(label: "machdb.operator")
         let (host, port) = try Serve.hostPort(listen)
         let root = URL(fileURLWithPath: dataRoot).standardizedFileURL.path
@@ -111,10 +105,7 @@ struct Operator: ParsableCommand {
         serverConfiguration.threads = 2
         serverConfiguration.connectionLimit = 1_000
         serverConfiguration.maxBodyBytes = OperatorService.maxBodyBytes
-        if let tlsCert, let tlsKey {
-            serverConfiguration.tls = ServerConfiguration.TLS(keyPEM: try String(contentsOfFile: tlsKey, encoding: .utf8),
-                                                              certificatePEM: try String(contentsOfFile: tlsCert, encoding: .utf8))
-        }
+        serverConfiguration.tls = try ProcessSetup.serverTLS(certificate: tlsCert, key: tlsKey)
         if tlsCa != nil || tlsCert != nil {
             // Its calls to the cluster (leave, split, move) verify with the CA and show its certificate.
             ClientTLS.configure(ClientTLS(caFile: tlsCa, certificateFile: tlsCert, keyFile: tlsKey))
