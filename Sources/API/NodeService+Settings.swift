@@ -33,9 +33,17 @@ extension NodeService {
             logger.notice("scaling policy changed", metadata: ["policy": "\(policy.json.text)"])
             return responder.respond(ResponseBody.json(policy.json))
         }
-        var wanted = cluster.settings
-        wanted.scalingPolicy = policy.json
-        try write(wanted, request, responder) { ResponseBody.json(policy.json) }
+        // The fields the body names, applied on the meta leader to the settings as they will
+        // be there (a concurrent change of other fields is kept).
+        try write(request, responder, change: { (settings: inout ClusterSettings) throws(Problem) in
+            do {
+                let merged = try ScalingPolicy(json: body, defaults: (try? ScalingPolicy(json: settings.scalingPolicy, defaults: ScalingPolicy())) ?? ScalingPolicy())
+                try merged.validate()
+                settings.scalingPolicy = merged.json
+            } catch {
+                throw Problem(.invalidRequest, "\(error)")
+            }
+        }, render: { settings in ResponseBody.json(settings.scalingPolicy) })
     }
 
     /// `GET|PUT /admin/v1/topology/settings`: `max_voters`, `max_replicas`,
@@ -57,13 +65,22 @@ extension NodeService {
                           metadata: ["settings": "\(wanted.topologyJSON.text)"])
             return responder.respond(ResponseBody.json(wanted.topologyJSON))
         }
-        try write(wanted, request, responder) { ResponseBody.json(wanted.topologyJSON) }
+        try write(request, responder, change: { (settings: inout ClusterSettings) throws(Problem) in
+            do {
+                settings = try settings.updating(topology: body)
+                try settings.validate()
+            } catch {
+                throw Problem(.invalidRequest, "\(error)")
+            }
+        }, render: { settings in ResponseBody.json(settings.topologyJSON) })
     }
 
-    /// Has the meta shard's leader write `wanted` into the map (forwarding the request there
-    /// from any other node); answers with `render()` once the replicated map carries it.
-    private func write(_ wanted: ClusterSettings, _ request: Request, _ responder: MeteredResponder,
-                       render: @escaping @Sendable () -> Response) throws(Problem) {
+    /// Has the meta shard's leader apply `change` to the cluster's settings (forwarding the
+    /// request there from any other node); answers with `render(the map's settings)` once the
+    /// applied map carries the change (with any later ones folded in).
+    private func write(_ request: Request, _ responder: MeteredResponder,
+                       change: @escaping @Sendable (inout ClusterSettings) throws(Problem) -> Void,
+                       render: @escaping @Sendable (ClusterSettings) -> Response) throws(Problem) {
         guard let replica = cluster.replica else { throw Problem(.notInCluster, "this node is not in a cluster") }
         let status = replica.status
         if !status.isLeader {
@@ -71,13 +88,15 @@ extension NodeService {
             return forward(request, to: url, responder)
         }
         guard let topology = cluster.topology else { throw Problem(.notInCluster, "no topology controller here") }
-        topology.requestSettings(wanted)
-        logger.notice("cluster settings changed", metadata: ["settings": "\(wanted.json.text)"])
+        let generation = try topology.requestSettings(change)
+        logger.notice("cluster settings change asked", metadata: ["path": "\(request.path)", "change": "\(generation)"])
         let maps = cluster.maps, path = request.path
         try offload {
             let deadline = monotonicNanoseconds() + 5_000_000_000
             while monotonicNanoseconds() < deadline {
-                if maps.replicated?.settings == wanted { return responder.respond(render()) }
+                if topology.settingsCarried(generation), let settings = maps.replicated?.settings {
+                    return responder.respond(render(settings))
+                }
                 usleep(10_000)
             }
             responder.respond(Problem(.noLeader, "the settings were not written into the cluster map in time; read them, then retry")

@@ -33,8 +33,11 @@ public final class TopologyController: Sendable {
     /// Set once this node learns that the group removed it (see `checkMembership`).
     public let removed = Atomic<Bool>(false)
     private let lastMembershipCheck = Atomic<UInt64>(0)
-    /// Settings asked of this node while it leads the meta shard, until the map carries them.
-    private let settingsRequest = Mutex<ClusterSettings?>(nil)
+    /// Settings asked of this node while it leads the meta shard, until the map carries them,
+    /// with the number of the last change folded in (changes are numbered from 1).
+    private let settingsRequest = Mutex<(settings: ClusterSettings?, generation: UInt64)>((nil, 0))
+    /// The number of the last change the applied map carries.
+    private let settingsWritten = Atomic<UInt64>(0)
     /// The map's settings last compared with this node's own (see `noteSettings`).
     private let notedSettings = Mutex<ClusterSettings?>(nil)
     /// Moves asked of this node while it leads the meta shard, until the map carries them.
@@ -80,12 +83,26 @@ public final class TopologyController: Sendable {
 
     // MARK: One round
 
-    /// Asks for new cluster-wide settings (validated by the caller); the next round writes
-    /// them into the map. Leader only.
-    public func requestSettings(_ wanted: ClusterSettings) {
-        settingsRequest.withLock { $0 = wanted }
+    /// Changes the cluster-wide settings: `change` applies to the settings as they will be —
+    /// the last change asked and not yet in the map, else the map's — so concurrent changes
+    /// of different fields all land; the next round writes the result into the map. Throws
+    /// (and changes nothing) when `change` does. Leader only.
+    /// Returns the change's number (see `settingsCarried`).
+    public func requestSettings<E: Error>(_ change: (inout ClusterSettings) throws(E) -> Void) throws(E) -> UInt64 {
+        let generation = try settingsRequest.withLock { (pending: inout (settings: ClusterSettings?, generation: UInt64)) throws(E) -> UInt64 in
+            var next = pending.settings ?? cluster.settings
+            try change(&next)
+            pending.settings = next
+            pending.generation += 1
+            return pending.generation
+        }
         nudge()
+        return generation
     }
+
+    /// Whether the applied map carries change number `generation` (and every one before it; a
+    /// later change of the same field may have replaced its value).
+    public func settingsCarried(_ generation: UInt64) -> Bool { settingsWritten.load(ordering: .acquiring) >= generation }
 
     private func round() {
         guard let replica = cluster.replica else { return }
@@ -122,7 +139,8 @@ public final class TopologyController: Sendable {
         }
         // Cluster-wide settings: a change asked of this node, else — a map that has none yet
         // (the cluster just formed) — this node's own flags and policy seed them.
-        if let wanted = settingsRequest.withLock({ $0 }) ?? (map.settings == nil ? cluster.seedSettings : nil), map.settings != wanted {
+        let asked = settingsRequest.withLock { $0 }
+        if let wanted = asked.settings ?? (map.settings == nil ? cluster.seedSettings : nil), map.settings != wanted {
             map.settings = wanted
             if map.version == stored.version { map.version += 1 }
         }
@@ -130,12 +148,17 @@ public final class TopologyController: Sendable {
         if map.version != storedVersion || marked {
             guard publish(map, replacing: storedVersion, via: replica) else { return }
             movesPublished(map)
-            settingsRequest.withLock { if $0 == map.settings { $0 = nil } }
+
             leaveRequests.withLock { $0.subtract(map.nodes.filter { $0.state == .leaving }.map(\.id)) }
             logger.info("cluster map", metadata: [
                 "version": "\(map.version)", "stage": "\(map.stageName)",
                 "roles": "\(map.nodes.map { "\($0.id):\($0.state == .active ? $0.roles.map(\.rawValue).joined(separator: "+") : $0.state.rawValue)" })",
             ])
+        }
+        // The asked settings are in the applied map now (published above, or already there).
+        if asked.settings != nil, asked.settings == map.settings {
+            settingsWritten.store(asked.generation, ordering: .releasing)
+            settingsRequest.withLock { if $0.generation == asked.generation { $0.settings = nil } }
         }
         for action in plan.actions {
             if execute(action, via: replica, status: status) { break }

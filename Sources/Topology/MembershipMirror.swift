@@ -56,7 +56,7 @@ public enum MembershipMirror {
         for id in leaving.sorted(by: { (caughtUp($0) ? 1 : 0, $0) < (caughtUp($1) ? 1 : 0, $1) }) {
             if current.isVoter(id) && caughtUp(id) {
                 let after = current.voters.filter { $0 != id }
-                guard after.count { $0 == leader || caughtUp($0) } >= after.count / 2 + 1 else { continue }
+                guard after.count(where: { $0 == leader || caughtUp($0) }) >= after.count / 2 + 1 else { continue }
             }
             return .remove(id)
         }

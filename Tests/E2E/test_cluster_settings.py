@@ -1,6 +1,7 @@
 """One cluster-wide configuration: the scaling policy and the topology settings live in the
 replicated cluster map, read and changed on any node; flags only seed a new cluster."""
 import json
+import threading
 
 from helpers import wait_until
 
@@ -71,6 +72,8 @@ def test_topology_settings_change_on_any_node_and_reach_the_planner(cluster_fact
                         "silent_replica_bytes_per_second": 32 << 20}
     for node in c.nodes:
         assert get_json(node, SETTINGS)["max_replicas"] == 1, node.node_id
+    again = put_json(leader, SETTINGS, {"max_replicas": 1})  # nothing to change: answered at once
+    assert again.status == 200 and again.json()["max_replicas"] == 1 and again.elapsed < 2, again.describe()
 
     # The planner (on the meta shard's leader) now keeps one Read Replica: the other becomes a
     # secondary Load Manager.
@@ -128,3 +131,29 @@ def test_a_joining_node_with_other_flags_takes_the_clusters_values(cluster_facto
     # Its own flags do not come back with a restart.
     n2.restart()
     assert get_json(n2, SETTINGS)["max_replicas"] == 2
+
+
+def test_concurrent_changes_of_different_settings_all_land(cluster_factory):
+    c = cluster_factory()
+    nodes = c.start(3)
+    bodies = [(POLICY, {"cooldown_seconds": 111 + i}) if i % 2 == 0 else (SETTINGS, {"remove_after_ms": 40000 + i})
+              for i in range(6)]
+    answers = {}
+
+    def put(i):
+        path, body = bodies[i]
+        answers[i] = put_json(nodes[i % 3], path, body)
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 6 and all(r.status == 200 for r in answers.values()), [r.describe() for r in answers.values()]
+    # The policy changes and the topology changes all landed (neither kind overwrote the
+    # other), the same on every node once applied.
+    def agreed():
+        views = [get_json(n, "/admin/v1/cluster")["settings"] for n in nodes]
+        return views[0] if all(v == views[0] for v in views) else None
+    view = wait_until(agreed, 10, "every node to apply the same settings")
+    assert view["scaling_policy"]["cooldown_seconds"] in (111, 113, 115), view
+    assert view["remove_after_ms"] in (40001, 40003, 40005), view
