@@ -189,12 +189,12 @@ public final class TopologyController: Sendable {
     /// Says once per change of the map's settings when this node's own flags or policy differ
     /// from them: the cluster's apply here (a node that joined with other flags).
     private func noteSettings() {
-        guard let cluster = cluster.maps.replicated?.settings else { return }
-        let changed = notedSettings.withLock { noted in defer { noted = cluster }; return noted != cluster }
-        let own = self.cluster.seedSettings
-        guard changed, own.topologyJSON != cluster.topologyJSON || (own.scalingPolicy != cluster.scalingPolicy && own.scalingPolicy != .object([])) else { return }
+        guard let shared = cluster.maps.replicated?.settings else { return }
+        let changed = notedSettings.withLock { noted in defer { noted = shared }; return noted != shared }
+        let own = cluster.seedSettings
+        guard changed, own.topologyJSON != shared.topologyJSON || (own.scalingPolicy != shared.scalingPolicy && own.scalingPolicy != .object([])) else { return }
         logger.notice("this node's flags or scaling policy differ from the cluster's settings: the cluster's apply", metadata: [
-            "own": "\(own.topologyJSON.text)", "cluster": "\(cluster.topologyJSON.text)",
+            "own": "\(own.topologyJSON.text)", "cluster": "\(shared.topologyJSON.text)",
         ])
     }
 

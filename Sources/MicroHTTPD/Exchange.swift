@@ -37,7 +37,7 @@ final class Exchange: Responder, @unchecked Sendable {
 
     var request: Request {
         Request(method: method, path: path, headers: headers, query: query, body: body, receivedAt: receivedAt,
-                clientCertificateVerified: server?.configuration.tls?.trustPEM != nil && machdb_mhd_client_verified(connection) == 1)
+                clientCertificateVerified: server?.asksClientCertificates == true && machdb_mhd_client_verified(connection) == 1)
     }
 
     /// Called on the I/O thread after the handler returned: the response if it already came,

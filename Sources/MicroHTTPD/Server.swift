@@ -30,6 +30,8 @@ public final class Server: @unchecked Sendable {
 
     /// The bound port (useful with port 0).
     public private(set) var port: UInt16 = 0
+    /// HTTPS with a trust CA: requests say whether it verified the client's certificate.
+    let asksClientCertificates: Bool
     /// Copies of the TLS PEM texts handed to libmicrohttpd, freed after the daemon stopped.
     private var tlsMemory: [UnsafeMutablePointer<CChar>?] = []
 
@@ -37,6 +39,7 @@ public final class Server: @unchecked Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.handler = handler
+        asksClientCertificates = configuration.tls?.trustPEM != nil
         var options = machdb_mhd_options()
         options.port = configuration.port
         options.thread_pool_size = UInt32(configuration.threads)

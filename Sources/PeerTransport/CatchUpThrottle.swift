@@ -1,4 +1,3 @@
-import Glibc
 import RaftCore
 import Sync
 import Synchronization
@@ -19,9 +18,16 @@ public final class CatchUpThrottle: Sendable {
         var known: Set<NodeID> = []
         /// Per peer: the monotonic time (ns) when the bytes paced so far are paid for.
         var paidUntil: [NodeID: UInt64] = [:]
+
+        /// Whether `peer` is paced; with `newcomers`, also a peer not decided about yet.
+        func paces(_ peer: NodeID, newcomers: Bool) -> Bool {
+            silent.contains(peer) || (newcomers && bytesPerSecond > 0 && !known.contains(peer))
+        }
     }
 
     private let state = Mutex(State())
+    /// Whether any peer is silent: lets every stream sender's burst skip the lock when none is.
+    private let anySilent = Atomic<Bool>(false)
     private let pacedBytes = Atomic<UInt64>(0)
     private let pacedNanoseconds = Atomic<UInt64>(0)
     /// The longest single sleep: how soon a lifted throttle takes effect.
@@ -36,13 +42,17 @@ public final class CatchUpThrottle: Sendable {
             state.known = known
             state.silent = state.bytesPerSecond > 0 ? silent : []
             state.paidUntil = state.paidUntil.filter { state.silent.contains($0.key) || !known.contains($0.key) }
+            anySilent.store(!state.silent.isEmpty, ordering: .relaxed)
         }
     }
 
     /// Whether `peer` is paced now; with `newcomers`, also a peer not decided about yet (a node
     /// that joined since the last decision enters as a silent replica).
-    public func isThrottled(_ peer: NodeID, newcomers: Bool = false) -> Bool {
-        state.withLock { $0.silent.contains(peer) || (newcomers && $0.bytesPerSecond > 0 && !$0.known.contains(peer)) }
+    public func isThrottled(_ peer: NodeID, newcomers: Bool = false) -> Bool { rate(for: peer, newcomers: newcomers) != nil }
+
+    /// The rate `peer` is paced at, or nil when it is not (see `isThrottled`).
+    public func rate(for peer: NodeID, newcomers: Bool = false) -> Int? {
+        state.withLock { $0.paces(peer, newcomers: newcomers) ? $0.bytesPerSecond : nil }
     }
 
     /// The rate, and how many peers are paced now.
@@ -57,8 +67,9 @@ public final class CatchUpThrottle: Sendable {
     /// paced, or stops being paced meanwhile, or `stopped()` turns true). No burst credit: a
     /// peer idle for a while starts again at the rate.
     public func pace(_ peer: NodeID, bytes: Int, newcomers: Bool = false, stopped: () -> Bool = { false }) {
+        guard newcomers || anySilent.load(ordering: .relaxed) else { return }
         let due: UInt64? = state.withLock { state in
-            guard state.silent.contains(peer) || (newcomers && state.bytesPerSecond > 0 && !state.known.contains(peer)) else { return nil }
+            guard state.paces(peer, newcomers: newcomers) else { return nil }
             let now = monotonicNanoseconds()
             let cost = UInt64(bytes) * 1_000_000_000 / UInt64(state.bytesPerSecond)
             let paid = max(state.paidUntil[peer] ?? 0, now) + cost
@@ -71,9 +82,7 @@ public final class CatchUpThrottle: Sendable {
         while !stopped() && isThrottled(peer, newcomers: newcomers) {
             let now = monotonicNanoseconds()
             guard now < due else { break }
-            let nap = min(due - now, Self.slice)
-            var request = timespec(tv_sec: Int(nap / 1_000_000_000), tv_nsec: Int(nap % 1_000_000_000))
-            _ = nanosleep(&request, nil)
+            sleep(nanoseconds: min(due - now, Self.slice))
         }
         pacedNanoseconds.add(monotonicNanoseconds() - start, ordering: .relaxed)
     }

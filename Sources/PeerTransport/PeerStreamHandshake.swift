@@ -68,11 +68,6 @@ public enum PeerStreamHandshake {
     }
 
     /// `http://host:port[/...]` → (host, port); nil for another scheme or a bad port.
-    static func hostPort(_ url: String) -> (String, UInt16)? {
-        guard let endpoint = endpoint(url) else { return nil }
-        return (endpoint.host, endpoint.port)
-    }
-
     /// Host, port and whether to speak TLS, from an `http://` or `https://` base URL.
     static func endpoint(_ url: String) -> (host: String, port: UInt16, tls: Bool)? {
         let tls = url.hasPrefix("https://")

@@ -205,9 +205,4 @@ public final class SnapshotFetcher: Sendable {
         return Chunk(bytes: response.body, size: size, checksum: checksum)
     }
 
-    private func sleep(nanoseconds: UInt64) {
-        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-    }
 }

@@ -59,8 +59,8 @@ public final class SnapshotServer: Sendable {
         var length = min(max(maxLength, 1), Self.maxChunkBytes)
         if let bytesPerSecond { length = min(length, max(64 << 10, bytesPerSecond / 4)) }
         // Snapshots are how a joining node starts: one not decided about yet is paced too.
-        let paced = peer.flatMap { peer in throttle.flatMap { $0.isThrottled(peer, newcomers: true) ? $0 : nil } }
-        if let paced { length = min(length, max(16 << 10, paced.current.bytesPerSecond / 4)) }
+        let pacedRate = peer.flatMap { throttle?.rate(for: $0, newcomers: true) }
+        if let pacedRate { length = min(length, max(16 << 10, pacedRate / 4)) }
         length = Int(min(Int64(length), size - offset))
         var bytes = [UInt8](repeating: 0, count: length)
         if length > 0 {
@@ -70,7 +70,7 @@ public final class SnapshotServer: Sendable {
                 throw .snapshotIO(path: path, operation: "read (file shorter than \(size) bytes)", errno: 0)
             }
             if let limiter, !limiter.acquire(length) { throw .closed }
-            if let paced, let peer { paced.pace(peer, bytes: length, newcomers: true) { closed.load(ordering: .relaxed) } }
+            if pacedRate != nil, let peer { throttle?.pace(peer, bytes: length, newcomers: true) { closed.load(ordering: .relaxed) } }
         }
         record(token: token, total: size, reached: offset + Int64(length), moved: Int64(length), begun: begun,
                restart: offset == 0)

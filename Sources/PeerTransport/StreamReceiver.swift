@@ -89,7 +89,11 @@ final class StreamReceiver: Sendable {
     }
 }
 
-func usleepMilliseconds(_ milliseconds: Int) {
-    var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-    _ = nanosleep(&request, nil)
+func usleepMilliseconds(_ milliseconds: Int) { sleep(nanoseconds: UInt64(milliseconds) * 1_000_000) }
+
+/// Sleeps this long (the rest of it again when a signal cut it short).
+func sleep(nanoseconds: UInt64) {
+    var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
 }

@@ -15,10 +15,14 @@ struct Ctl: ParsableCommand {
         @Option(help: "Admin bearer token (default: MACHDB_ADMIN_TOKEN).") var adminToken: String?
         @Option(help: "PEM CA that verifies an https:// --url (default: MACHDB_TLS_CA, else the system's CAs).") var tlsCa: String?
 
-        func request(_ path: String, method: String = "GET", body: [UInt8] = [], timeoutMilliseconds: Int = 10_000) -> ClientRequest {
+        /// Run once when the command line is parsed: the CA every request of this run trusts.
+        func validate() throws {
             if let ca = tlsCa ?? ProcessInfo.processInfo.environment["MACHDB_TLS_CA"] {
                 ClientTLS.configure(ClientTLS(caFile: ca, certificateFile: nil, keyFile: nil))
             }
+        }
+
+        func request(_ path: String, method: String = "GET", body: [UInt8] = [], timeoutMilliseconds: Int = 10_000) -> ClientRequest {
             var headers: [(name: String, value: String)] = []
             if let token = adminToken ?? ProcessInfo.processInfo.environment["MACHDB_ADMIN_TOKEN"] { headers.append(("Authorization", "Bearer \(token)")) }
             let base = url.hasSuffix("/") ? String(url.dropLast()) : url

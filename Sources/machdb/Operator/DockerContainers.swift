@@ -24,7 +24,8 @@ final class DockerContainers: Provisioner {
     let logger: Logger
     let engine: DockerEngine
     private let state: Mutex<State>
-    private var indexPath: String { settings.dataRoot + "/next-node-index" }
+    /// Where the next node index is kept, so node ids are never reused.
+    private let indexPath: String
 
     private struct State {
         /// Node ids reserved and not yet created.
@@ -39,7 +40,8 @@ final class DockerContainers: Provisioner {
         self.settings = settings
         self.logger = logger
         self.engine = engine ?? DockerEngine(socketPath: settings.dockerSocket)
-        let stored = (try? String(contentsOfFile: settings.dataRoot + "/next-node-index", encoding: .utf8))
+        indexPath = settings.dataRoot + "/next-node-index"
+        let stored = (try? String(contentsOfFile: indexPath, encoding: .utf8))
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         state = Mutex(State(nextIndex: max(1, stored ?? 1)))
     }
