@@ -76,7 +76,10 @@ def test_a_tls_cluster_forms_replicates_and_fails_over(cluster_factory, pki):
     r = wait_until(lambda: (lambda w: w if w.status == 201 else None)(writer.put_json(doc_path("tls", "after"), {"after": 1})),
                    20, "a write after the failover")
     for node in survivors:
-        g = node.get(doc_path("tls", "after") + "?consistency=strong")
+        # Right after a failover, a strong read may be answered 503 no-leader (retry) while
+        # leadership settles: retried as a client would.
+        g = wait_until(lambda: (lambda r: r if r.status != 503 else None)(node.get(doc_path("tls", "after") + "?consistency=strong")),
+                       20, f"a strong read at {node.node_id} after the failover")
         assert g.status == 200 and g.json() == {"after": 1}, g.describe()
 
 
